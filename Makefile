@@ -1,0 +1,86 @@
+# Herald: SMS and MMS notification gateway.
+# Plain non-recursive GNU Makefile. `make` builds build/herald; `make test`
+# builds everything under AddressSanitizer and UBSan and runs unit then
+# integration tests; `make run` starts the gateway on the shipped config.
+
+PKGS     := gammu libcurl hiredis libconfig jansson libcrypto libmicrohttpd
+CC       ?= cc
+OPT      ?= -O2 -g
+WARN     := -Wall -Wextra -Werror -Wstrict-prototypes -Wwrite-strings -Wno-unused-parameter
+CSTD     := -std=c11 -D_GNU_SOURCE
+BUILD    ?= build
+SANITIZE_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+ifeq ($(SANITIZER),1)
+  OPT    := -O1 -g $(SANITIZE_FLAGS)
+  LDSAN  := $(SANITIZE_FLAGS)
+endif
+
+PKG_OK    := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
+PKG_CFLAGS := $(if $(PKG_OK),$(shell pkg-config --cflags $(PKGS)),)
+PKG_LIBS   := $(if $(PKG_OK),$(shell pkg-config --libs $(PKGS)),)
+
+CFLAGS   += $(CSTD) $(OPT) $(WARN) -MMD -MP -I. $(PKG_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lpthread -lm
+LDFLAGS  += $(LDSAN)
+
+MODULE_SRC := $(wildcard templates/*.c queue/*.c providers/*.c gateway/*.c)
+LIB_SRC    := $(filter-out gateway/main.c,$(MODULE_SRC))
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ   := $(BUILD)/obj/gateway/main.o
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+EMU_SRC    := $(wildcard tests/emulators/*.c)
+EMU_BIN    := $(EMU_SRC:tests/emulators/%.c=$(BUILD)/emulators/%)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
+
+.PHONY: all deps run test unit integration clean bench
+all: $(BUILD)/herald
+
+deps:
+	@./scripts/deps.sh
+
+$(BUILD)/herald: deps-check $(LIB_OBJ) $(MAIN_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $(LIB_OBJ) $(MAIN_OBJ) $(LDLIBS)
+
+# Fails with the exact apt-get line when a -dev package is missing.
+.PHONY: deps-check
+deps-check:
+	@pkg-config --exists $(PKGS) || ./scripts/deps.sh --check
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+$(BUILD)/emulators/%: tests/emulators/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) -lutil
+
+$(BUILD)/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
+
+run: deps $(BUILD)/herald
+	@./scripts/run.sh
+
+# Tests build into build/san with both sanitizers, so a plain `make` build
+# is never mixed with instrumented objects.
+test: deps
+	@$(MAKE) --no-print-directory SANITIZER=1 BUILD=build/san build/san/herald \
+	    $(UNIT_BIN:$(BUILD)/%=build/san/%) $(EMU_BIN:$(BUILD)/%=build/san/%) \
+	    $(TOOL_BIN:$(BUILD)/%=build/san/%)
+	@./tests/run.sh build/san
+
+unit: deps
+	@$(MAKE) --no-print-directory SANITIZER=1 BUILD=build/san $(UNIT_BIN:$(BUILD)/%=build/san/%)
+	@./tests/run.sh build/san unit
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,65 @@
+/* config.h -- herald.conf: loading, checking, and the values the gateway uses.
+ *
+ * The file is libconfig syntax. Every key is described by a cfg_key table
+ * (gateway/cfgkeys.h) in config.c or in a driver; docs/configuration.md
+ * documents each and a test keeps the two in step. */
+#ifndef HERALD_CONFIG_H
+#define HERALD_CONFIG_H
+
+#include <libconfig.h>
+#include "queue/queue.h"
+#include "templates/catalog.h"
+#include "providers/provider.h"
+
+#define GW_MAX_ROUTES 32
+
+typedef struct gw_route_cfg {
+    const char *name;
+    const prov_driver *driver;
+    unsigned families;                 /* bit per tpl_family */
+    int rate_per_minute;
+    int send_timeout_ms;
+    const config_setting_t *opts;      /* the driver's group, may be NULL */
+} gw_route_cfg;
+
+typedef struct gw_config {
+    config_t cfg;
+    char path[1024];
+
+    queue_opts queue;
+    char instance[64];
+    int workers;
+    int batch;
+    int log_level;
+    const char *signature;
+    const char *optout_line;
+    const char *templates_dir;
+    int allow_international;
+    int shutdown_timeout_ms;
+    int visibility_timeout_ms;
+    int housekeeping_interval_ms;
+
+    int max_attempts;
+    int backoff_base_ms;
+    int backoff_max_ms;
+    int jitter_percent;
+    reclaim_policy policy[LANE_COUNT];
+
+    int nroutes;
+    gw_route_cfg routes[GW_MAX_ROUTES];
+} gw_config;
+
+/* Picks the config file: `flag` (-c), else $HERALD_CONFIG, else
+ * ./herald.conf, else /etc/herald/herald.conf. Returns the path (static
+ * or flag) or NULL when none exists (err says which were tried). */
+const char *gw_config_locate(const char *flag, char *err, size_t errlen);
+
+/* Reads and checks `path`. Returns 0, or -1 with "file:line: key: what"
+ * in err. On success the caller frees with gw_config_free(). */
+int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen);
+void gw_config_free(gw_config *c);
+
+/* Prints every key the code reads (for `herald config keys`). */
+void gw_config_print_keys(void *file);
+
+#endif

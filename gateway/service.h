@@ -1,0 +1,54 @@
+/* service.h -- what every front end (CLI, HTTP API) does to accept a message:
+ * check the template and its variables, normalise the number, render, count
+ * parts, derive the idempotency key. Pure: no Redis, no files. */
+#ifndef HERALD_SERVICE_H
+#define HERALD_SERVICE_H
+
+#include <stddef.h>
+#include "gateway/phone.h"
+#include "queue/queue.h"
+#include "templates/catalog.h"
+
+#define SVC_KEY_MAX 256
+
+/* Exit codes of the command line: 0 done, 2 bad input, 1 anything else. */
+enum { EXIT_DONE = 0, EXIT_FAILURE_OTHER = 1, EXIT_BAD_INPUT = 2 };
+
+typedef struct svc_request {
+    const char *template_name;
+    const char *to;
+    const tpl_var *vars;
+    size_t nvars;
+    const char *key;          /* idempotency key, NULL = derived */
+    long long send_at_ms;     /* 0 = now */
+} svc_request;
+
+typedef struct svc_message {
+    queue_new_msg msg;        /* ready for queue_enqueue; points into this struct */
+    rendered r;
+    const tpl_def *def;
+    char to[PHONE_MAX];
+    char key[SVC_KEY_MAX];
+    char *vars_json;
+} svc_message;
+
+/* Prepares one message. Returns 0, or -1 with the reason for the caller in
+ * err (unknown template, bad number, missing/unknown variable, too many
+ * parts, bad key). Caller frees with svc_message_free() in both cases. */
+int svc_prepare(const catalog *cat, const catalog_opts *o, int allow_international,
+                const svc_request *rq, long long now_ms, svc_message *out,
+                char *err, size_t errlen);
+void svc_message_free(svc_message *m);
+
+/* Parses a send time: "+90s", "+5m", "+2h", "+1d", Unix seconds, or ISO
+ * 8601 "2026-11-27T10:00:00+08:00" / "...Z" / without offset (local time),
+ * "2026-11-27 10:00". Returns 0 and ms in *out, or -1 with err. */
+int svc_parse_time(const char *s, long long now_ms, long long *out, char *err, size_t errlen);
+
+/* Milliseconds since the epoch. */
+long long svc_now_ms(void);
+
+/* "name=value" into a tpl_var pointing into s (which is modified). */
+int svc_parse_var(char *s, tpl_var *v, char *err, size_t errlen);
+
+#endif

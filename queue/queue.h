@@ -1,0 +1,196 @@
+/* queue.h -- the durable message queue: the only code that speaks Redis.
+ *
+ * Layout (every key lives under "{prefix}:" so a deployment's keys share
+ * one Redis Cluster slot; docs/redis-keys.md is the reference):
+ *   {p}:msg:<id>        hash    the message record (status, text, timeline...)
+ *   {p}:idem:<key>      string  idempotency key -> message id (window TTL)
+ *   {p}:lane:urgent     stream  lane of rights notices and case-stage updates
+ *   {p}:lane:bulk       stream  lane of surveys and bulletins
+ *   {p}:sched           zset    message id -> due time (ms): send_at, retries
+ *   {p}:dead            stream  dead letters: id, reason, lane, family
+ *   {p}:uncertain       zset    ids held as `uncertain` after a crash
+ *   {p}:inbound         stream  inbound SMS from every route
+ *   {p}:stats           hash    counters "<event>:<family>:<route>"
+ *   {p}:gw:<instance>   string  lease of a running gateway instance
+ * Streams are read by the consumer group "herald". Every state change of a
+ * message is one Lua script, so a record, its stream entry and its
+ * idempotency key change together or not at all.
+ *
+ * A `queue` is one Redis connection: use one per thread. A call that fails
+ * on the connection returns QUEUE_ERR_CONN; the next call reconnects. */
+#ifndef HERALD_QUEUE_H
+#define HERALD_QUEUE_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "templates/catalog.h"
+
+#define QUEUE_ID_MAX    40
+#define QUEUE_ENTRY_MAX 48
+
+/* Return codes: 0 is success. */
+enum {
+    QUEUE_OK = 0,
+    QUEUE_ERR_CONN = -1,      /* cannot reach Redis, or the connection broke */
+    QUEUE_ERR_REFUSED = -2,   /* Redis refused the write (e.g. OOM at maxmemory) */
+    QUEUE_ERR_NOTFOUND = -3,  /* no such message / entry */
+    QUEUE_ERR_STATE = -4,     /* the message is not in a state that allows it */
+    QUEUE_ERR_PROTO = -5      /* an unexpected reply: a bug or a foreign key */
+};
+
+typedef struct queue_opts {
+    const char *socket;       /* unix socket path, or NULL/"" to use host:port */
+    const char *host;
+    int port;
+    const char *password;     /* NULL or "" for none */
+    int db;
+    const char *prefix;       /* "herald" -> keys "{herald}:..." */
+    int connect_timeout_ms;
+    int command_timeout_ms;   /* also bounds blocking reads (added to BLOCK) */
+    long long retention_ms;   /* record lifetime (retention_days) */
+    long long idem_window_ms; /* idempotency key lifetime */
+} queue_opts;
+
+typedef struct queue queue;
+
+/* Connects. Returns NULL with the reason (host:port or socket named) in err.
+ * Ensures the consumer group exists on both lanes. opts strings are copied. */
+queue *queue_connect(const queue_opts *o, char *err, size_t errlen);
+void queue_free(queue *q);                       /* accepts NULL */
+/* The last error's text (one line), valid until the next call. */
+const char *queue_errstr(const queue *q);
+
+/* ---- enqueue -------------------------------------------------------- */
+
+typedef struct queue_new_msg {
+    const char *family;       /* "rights_notice", ... */
+    const char *template_name;
+    const char *to;           /* canonical E.164 */
+    const char *text;         /* rendered UTF-8 text */
+    const char *encoding;     /* "gsm7" / "ucs2" */
+    int parts;
+    tpl_lane lane;
+    const char *vars_json;    /* the variables as a JSON object (for provider templates) */
+    const char *provider_code;/* NULL when the template has none */
+    const char *idem_key;     /* never NULL: the caller's, or one derived by the caller */
+    long long send_at_ms;     /* 0 = now; in the future = scheduled */
+    long long now_ms;
+} queue_new_msg;
+
+typedef struct queue_enq_result {
+    int status;               /* QUEUE_OK, or a QUEUE_ERR_* for this item */
+    int duplicate;            /* 1: key seen within the window, id is the first message's */
+    char id[QUEUE_ID_MAX];
+} queue_enq_result;
+
+/* Enqueues n messages in one pipeline, each atomically (record + lane entry
+ * or schedule + idempotency key). Per-item results in res[]. Returns 0 when
+ * every item got an answer (check res[i].status), QUEUE_ERR_CONN otherwise. */
+int queue_enqueue(queue *q, const queue_new_msg *msgs, size_t n, queue_enq_result *res);
+
+/* Looks up the id of an idempotency key. 0, QUEUE_ERR_NOTFOUND or error. */
+int queue_find_by_key(queue *q, const char *idem_key, char id[QUEUE_ID_MAX]);
+
+/* ---- workers -------------------------------------------------------- */
+
+typedef struct queue_entry {
+    char entry_id[QUEUE_ENTRY_MAX];   /* stream entry id */
+    char msg_id[QUEUE_ID_MAX];        /* "" when the entry is malformed */
+    tpl_lane lane;
+} queue_entry;
+
+/* Reads up to max new entries for `consumer` from one lane. block_ms 0 does
+ * not block. *n gets the count. */
+int queue_read_lane(queue *q, tpl_lane lane, const char *consumer, int max,
+                    int block_ms, queue_entry *out, int *n);
+/* Urgent first: reads urgent without blocking; if empty, bulk without
+ * blocking; if both are empty, blocks on both up to block_ms. */
+int queue_read(queue *q, const char *consumer, int max, int block_ms,
+               queue_entry *out, int *n);
+
+/* What a worker needs to send one message. Strings are malloc'd. */
+typedef struct queue_job {
+    char *id, *family, *template_name, *to, *text, *encoding;
+    char *vars_json, *provider_code;
+    int parts;
+    int attempts;             /* including this one */
+    tpl_lane lane;
+} queue_job;
+void queue_job_clear(queue_job *j);              /* frees the strings, zeroes */
+
+enum { QUEUE_BEGIN_SEND = 0, QUEUE_BEGIN_SKIP = 1, QUEUE_BEGIN_DEAD = 2 };
+
+/* Marks the message `sending` (attempts + 1, owner, lease_until = now +
+ * lease_ms) and fills job. Returns QUEUE_BEGIN_SEND; QUEUE_BEGIN_SKIP when
+ * the entry is stale or the message already finished (the entry is acked);
+ * QUEUE_BEGIN_DEAD when the entry or record is malformed (it went to the
+ * dead-letter stream with the reason); or a QUEUE_ERR_*. */
+int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
+                     long long now_ms, long long lease_ms, queue_job *job);
+
+/* UNCERTAIN: the driver cannot tell whether the message left (lane policy
+ * hold): status `uncertain`, listed in {p}:uncertain, not resent. */
+typedef enum { QUEUE_OUT_SENT, QUEUE_OUT_RETRY, QUEUE_OUT_DEAD, QUEUE_OUT_UNCERTAIN } queue_outcome_kind;
+
+typedef struct queue_outcome {
+    queue_outcome_kind kind;
+    const char *route;        /* route name that handled the attempt */
+    const char *refs;         /* SENT: the provider's references, one per part, comma-separated */
+    const char *detail;       /* RETRY/DEAD: the reason (no personal data) */
+    long long retry_at_ms;    /* RETRY: when to try again */
+    long long now_ms;
+} queue_outcome;
+
+/* Records the outcome, appends to the timeline, bumps the counters, acks
+ * and deletes the stream entry -- in one script. */
+int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
+                 const queue_outcome *o);
+
+/* Gives back entries read but not begun (graceful shutdown): each goes to
+ * the end of its lane again at once. */
+int queue_release(queue *q, const queue_entry *e, size_t n, long long now_ms);
+
+/* ---- the promoter and the reclaimer ---------------------------------- */
+
+/* Moves up to limit messages whose due time <= now from {p}:sched into their
+ * lane. Safe with several gateways: each id is promoted once. */
+int queue_promote_due(queue *q, long long now_ms, int limit, int *promoted);
+
+typedef enum { RECLAIM_RESEND = 0, RECLAIM_HOLD = 1 } reclaim_policy;
+
+/* Finds entries of `lane` idle for at least min_idle_ms (or, when
+ * consumer_prefix is not NULL, every pending entry of consumers whose name
+ * starts with it: used at start-up to recover the instance's own work).
+ * A message still `queued` is put back in the lane. One found `sending`
+ * whose lease has expired was perhaps sent: RECLAIM_RESEND puts it back
+ * (timeline says so), RECLAIM_HOLD marks it `uncertain`. Finished ones are
+ * acked. Counts go to *requeued and *held (either may be NULL). */
+int queue_reclaim(queue *q, tpl_lane lane, long long min_idle_ms,
+                  const char *consumer_prefix, reclaim_policy policy,
+                  long long now_ms, int *requeued, int *held);
+
+/* Takes or refreshes the lease of gateway instance `instance` for ttl_ms,
+ * holding `token`. Returns 0, or 1 when another token holds it. */
+int queue_instance_lease(queue *q, const char *instance, const char *token, long long ttl_ms);
+int queue_instance_release(queue *q, const char *instance, const char *token);
+
+/* ---- inspection and operations -------------------------------------- */
+
+/* The record as a JSON object (fields as stored, numbers as numbers) with
+ * "timeline": [{"at": ms, "status": s, "detail": d}, ...]. Caller decrefs. */
+int queue_get(queue *q, const char *id, json_t **out);
+
+/* Dead letters, newest first, at most max: [{"id","reason","lane","family","at","entry"}]. */
+int queue_dead_list(queue *q, int max, json_t **out);
+/* Requeues a dead message (attempts reset, timeline "retried by operator"). */
+int queue_dead_retry(queue *q, const char *id, long long now_ms);
+
+/* {"lanes":{"urgent":{"depth","pending","oldest_age_ms"},"bulk":{...}},
+ *  "scheduled":n,"dead":n,"uncertain":n,"counters":{...}} */
+int queue_stats(queue *q, long long now_ms, json_t **out);
+
+/* Adds an inbound SMS to {p}:inbound. */
+int queue_inbound_add(queue *q, const char *route, const char *from,
+                      const char *text, long long received_ms);
+
+#endif

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# tests/run.sh BUILD_DIR [unit|integration|all] -- runs the test suites
+# against the binaries in BUILD_DIR (built with ASan and UBSan by `make test`).
+#
+# Unit binaries print "N passed, N failed"; those that need Redis get the
+# unix socket of a private redis-server started here in REDIS_SOCK.
+# Integration scripts (tests/integration/*.sh) start their own servers.
+# The last line is the total: "N passed, N failed" (tests, not checks).
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${1:?usage: tests/run.sh BUILD_DIR [unit|integration|all]}
+WHAT=${2:-all}
+ROOT=$(pwd)
+. tests/lib.sh
+
+TMP=$(mktemp -d /tmp/herald-test.XXXXXX)
+cleanup() { redis_stop; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+export HERALD=$ROOT/$BUILD/herald
+export EMULATORS=$ROOT/$BUILD/emulators
+export TOOLS=$ROOT/$BUILD/tools
+export PATH=$TOOLS:$PATH
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=24
+export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
+
+passed=0
+failed=0
+failures=()
+
+run_one() {   # name, log, command...
+    local name=$1 log=$2; shift 2
+    local start=$SECONDS
+    if "$@" >"$log" 2>&1; then
+        passed=$((passed + 1))
+        printf 'ok   %-40s %3ds  %s\n' "$name" $((SECONDS - start)) "$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)"
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+        printf 'FAIL %-40s %3ds\n' "$name" $((SECONDS - start))
+        tail -n 40 "$log" | sed 's/^/     | /'
+    fi
+}
+
+if [ "$WHAT" = unit ] || [ "$WHAT" = all ]; then
+    redis_start "$TMP/redis" || exit 1
+    for t in "$BUILD"/tests/test_*; do
+        [ -x "$t" ] || continue
+        run_one "unit/$(basename "$t")" "$TMP/$(basename "$t").log" "$t"
+    done
+    redis_stop
+fi
+
+if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
+    for t in tests/integration/*.sh; do
+        name=$(basename "$t" .sh)
+        mkdir -p "$TMP/$name"
+        run_one "integration/$name" "$TMP/$name.log" env TEST_TMP="$TMP/$name" bash "$t"
+    done
+fi
+
+echo
+[ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
