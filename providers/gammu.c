@@ -1,0 +1,1130 @@
+/* gammu.c -- the "gammu" driver: one GSM modem per route, through libgammu.
+ *
+ *   routes = ( { name = "modem1"; driver = "gammu"; send_timeout_ms = 60000;
+ *                gammu = { connection = "at115200"; device = "/dev/ttyUSB0";
+ *                          smsc = "+8613800100500"; }; } );
+ *   (model = "dummy"; connection = "none"; device = "/some/folder" gives
+ *    libgammu's file-backed dummy phone, for tests.)
+ *
+ * Threads and ownership
+ *   Each route owns one `modem` (route->priv) with one thread, the modem
+ *   thread, which alone owns the libgammu state machine: it connects,
+ *   reconnects with exponential backoff, sends, reads the inbox and deletes
+ *   from it, and samples the signal. send() and poll_inbound() run on the
+ *   gateway's threads: they post a `job` on the modem's queue and wait on a
+ *   condition variable, bounded by route->send_timeout_ms.
+ *
+ *   A job is shared by its caller and the modem thread under modem->qlock.
+ *   If the caller gives up, it marks the job `abandoned` and the modem thread
+ *   frees it when done; so the thread never writes into memory the caller has
+ *   freed, and the caller's copies of the message (to, text) outlive it. A
+ *   send job abandoned before its first PDU went out is never sent (the caller
+ *   answered PROV_TRANSIENT, so a retry will come); one abandoned after is
+ *   finished (the caller answered PROV_UNCERTAIN).
+ *
+ *   libgammu keeps static buffers, so every call into it, for all modems, is
+ *   made under the one global `gammu_lock`. Lock order: a thread may take
+ *   gammu_lock while holding no qlock, never the reverse. The send-status
+ *   callback runs inside GSM_SendSMS/GSM_ReadDevice on the modem thread and
+ *   only touches fields the modem thread owns.
+ *
+ * Inbound: poll_inbound() asks the modem thread to read and decode the inbox
+ * (complete messages and status reports; incomplete multipart sequences are
+ * left on the SIM for a later poll), delivers them through the callbacks on
+ * the caller's thread, then asks the modem thread to delete exactly what was
+ * delivered. A crash between delivery and deletion delivers again: at least
+ * once.
+ *
+ * GSM_InitLocales() is deliberately not called: it runs setlocale(LC_ALL, "")
+ * for the whole process (changing LC_NUMERIC under other threads), and this
+ * driver only uses libgammu's locale-free converters (DecodeUTF8/EncodeUTF8). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <gammu.h>
+
+#include "gateway/log.h"
+#include "gateway/phone.h"
+#include "providers/provider.h"
+
+#define MAX_INBOX        1000     /* messages read per poll, at most */
+#define MAX_TEXT_UNITS   (GSM_MAX_MULTI_SMS * 153)   /* beyond: 50+ parts */
+#define SIGNAL_EVERY_MS  30000
+#define CB_MIN_WAIT_MS   5000     /* wait for a send callback at least this */
+
+static pthread_mutex_t gammu_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef enum { JOB_SEND, JOB_POLL, JOB_DELETE } job_kind;
+
+/* One thing received, decoded on the modem thread. Owns its strings and the
+ * copies of its parts (kept for GSM_DeleteSMS, Location as returned). */
+typedef struct inbound_item {
+    int is_report;
+    char *from;                /* UTF-8, normalised when possible */
+    char *text;                /* UTF-8, parts joined */
+    long long at_ms;
+    int ref, delivered;
+    char detail[32];
+    int nparts;
+    GSM_SMSMessage *parts;
+} inbound_item;
+
+/* A request to the modem thread. Fields below `shared` are guarded by the
+ * modem's qlock; the rest are written by the caller before posting and then
+ * read (send inputs) or written (outputs) by the modem thread alone; the
+ * caller reads outputs only after `done`. */
+typedef struct job {
+    job_kind kind;
+    struct job *next;
+    long long deadline;        /* monotonic ms: when the caller gives up */
+    /* JOB_SEND: copies of the message */
+    char *id, *to, *text;
+    int expect_parts;
+    prov_result res;
+    /* JOB_POLL output, JOB_DELETE input */
+    inbound_item *items;
+    int nitems;
+    int rc;
+    /* shared */
+    int queued, started, done, abandoned;
+} job;
+
+typedef struct modem {
+    char route[64];
+    /* configuration, copied at open; read-only afterwards */
+    char *model, *connection, *device, *smsc;
+    int dlr, rmin, rmax, poll_ms;
+
+    /* owned by the modem thread */
+    GSM_StateMachine *sm;
+    GSM_SMSC smsc_num;         /* Location 0 + Number, or Location 1 = ask */
+    int cb_fired, cb_status, cb_ref;
+    int need_reconnect;
+    int backoff_ms;
+    long long next_signal;
+
+    /* shared, under qlock */
+    pthread_mutex_t qlock;
+    pthread_cond_t wake;       /* the modem thread waits on it */
+    pthread_cond_t done;       /* callers wait on it */
+    job *head, *tail;
+    int stop;
+    int connected, connecting;
+    long long next_attempt;    /* monotonic ms */
+    char last_error[128];
+    int signal;
+    long long last_poll;
+    pthread_t thread;
+} modem;
+
+static const cfg_key gammu_keys[] = {
+    { "model", CFG_STR, "", 0, 0, NULL,
+      "phone model for libgammu (\"\" = auto; \"dummy\" = file-backed test phone)" },
+    { "connection", CFG_STR, "at", 0, 0, NULL,
+      "libgammu connection: at, at115200, ... (none for the dummy phone)" },
+    { "device", CFG_STR, NULL, 0, 0, NULL,
+      "serial device (/dev/ttyUSB0), or the folder of the dummy phone" },
+    { "smsc", CFG_STR, "", 0, 0, NULL,
+      "SMS centre number; \"\" = ask the SIM (GSM_GetSMSC)" },
+    { "delivery_reports", CFG_BOOL, "true", 0, 0, NULL,
+      "request a status report for each part" },
+    { "reconnect_min_ms", CFG_INT, "1000", 10, 3600000, NULL,
+      "first wait before reconnecting a failed modem (doubles each time)" },
+    { "reconnect_max_ms", CFG_INT, "60000", 10, 3600000, NULL,
+      "longest wait between reconnection attempts" },
+    { "poll_interval_ms", CFG_INT, "5000", 0, 3600000, NULL,
+      "shortest time between two inbox reads (an empty dummy poll costs ~43 ms)" },
+    { NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ms_to_timespec(long long ms, struct timespec *ts)
+{
+    ts->tv_sec = (time_t)(ms / 1000);
+    ts->tv_nsec = (long)(ms % 1000) * 1000000L;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts;
+    ms_to_timespec(ms, &ts);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* ---- jobs --------------------------------------------------------------- */
+
+static void items_free(inbound_item *it, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(it[i].from);
+        free(it[i].text);
+        free(it[i].parts);
+    }
+    free(it);
+}
+
+static void job_free(job *j)
+{
+    if (!j)
+        return;
+    free(j->id);
+    free(j->to);
+    free(j->text);
+    items_free(j->items, j->nitems);
+    free(j);
+}
+
+/* Called by the modem thread with qlock held: the job is finished. */
+static void job_finish_locked(modem *m, job *j)
+{
+    j->done = 1;
+    if (j->abandoned)
+        job_free(j);
+    else
+        pthread_cond_broadcast(&m->done);
+}
+
+static void queue_remove_locked(modem *m, job *j)
+{
+    job **pp = &m->head;
+    m->tail = NULL;
+    while (*pp) {
+        if (*pp == j)
+            *pp = j->next;
+        else {
+            m->tail = *pp;
+            pp = &(*pp)->next;
+        }
+    }
+    j->queued = 0;
+    j->next = NULL;
+}
+
+/* Posts `j` and waits until it is done or its deadline passes. Returns 1
+ * when done (outputs valid, the caller frees j), 0 when the caller gave up:
+ * then *started tells whether the modem thread had begun writing, and j is
+ * no longer the caller's (freed here, or by the modem thread later). A
+ * route that is reconnecting refuses jobs at once: returns -1, j untouched. */
+static int job_run(modem *m, job *j, int *started)
+{
+    struct timespec ts;
+    pthread_mutex_lock(&m->qlock);
+    if (m->stop || (!m->connected && !m->connecting)) {
+        pthread_mutex_unlock(&m->qlock);
+        return -1;
+    }
+    j->queued = 1;
+    if (m->tail)
+        m->tail->next = j;
+    else
+        m->head = j;
+    m->tail = j;
+    pthread_cond_signal(&m->wake);
+    ms_to_timespec(j->deadline, &ts);
+    while (!j->done) {
+        if (pthread_cond_timedwait(&m->done, &m->qlock, &ts) == ETIMEDOUT && !j->done)
+            break;
+    }
+    if (j->done) {
+        pthread_mutex_unlock(&m->qlock);
+        return 1;
+    }
+    *started = j->started;
+    if (j->queued) {
+        queue_remove_locked(m, j);
+        job_free(j);
+    } else {
+        j->abandoned = 1;             /* the modem thread frees it */
+    }
+    pthread_mutex_unlock(&m->qlock);
+    return 0;
+}
+
+/* ---- libgammu, on the modem thread -------------------------------------- */
+
+static void on_sms_sent(GSM_StateMachine *sm, int status, int ref, void *ud)
+{
+    modem *m = ud;
+    (void)sm;
+    m->cb_fired = 1;
+    m->cb_status = status;
+    m->cb_ref = ref;
+}
+
+static int is_link_error(GSM_Error e)
+{
+    switch (e) {
+    case ERR_TIMEOUT: case ERR_NOTCONNECTED:
+    case ERR_DEVICEOPENERROR: case ERR_DEVICELOCKED: case ERR_DEVICENOTEXIST:
+    case ERR_DEVICEBUSY: case ERR_DEVICENOPERMISSION: case ERR_DEVICENODRIVER:
+    case ERR_DEVICENOTWORK: case ERR_DEVICEDTRRTSERROR: case ERR_DEVICECHANGESPEEDERROR:
+    case ERR_DEVICEWRITEERROR: case ERR_DEVICEREADERROR: case ERR_DEVICEPARITYERROR:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A +CMS error code from the send-status callback. Codes that say the
+ * destination or the message itself is refused (3GPP TS 24.011 RP-cause,
+ * TS 23.040 TP-FCS, TS 27.005 ME errors about our PDU) cannot succeed on a
+ * retry; everything else (network, SIM, memory, timeouts) may. */
+static prov_status classify_cms(int code)
+{
+    switch (code) {
+    case 1:    /* unassigned (unallocated) number */
+    case 8:    /* operator determined barring */
+    case 10:   /* call barred */
+    case 21:   /* short message transfer rejected */
+    case 27:   /* destination out of order */
+    case 28:   /* unidentified subscriber */
+    case 29:   /* facility rejected */
+    case 30:   /* unknown subscriber */
+    case 50:   /* requested facility not subscribed */
+    case 96: case 97: case 98: case 99:   /* invalid / unknown message */
+    case 0x80: case 0x81: case 0x8F:      /* TP-PID errors */
+    case 0x90: case 0x91: case 0x9F:      /* TP-DCS errors */
+    case 0xC1: case 0xC2: case 0xC3: case 0xC4:   /* TP-command errors */
+    case 304:  /* invalid PDU mode parameter */
+    case 305:  /* invalid text mode parameter */
+        return PROV_PERMANENT;
+    default:
+        return PROV_TRANSIENT;
+    }
+}
+
+static void gm_disconnect(modem *m)
+{
+    if (!m->sm)
+        return;
+    pthread_mutex_lock(&gammu_lock);
+    if (GSM_IsConnected(m->sm))
+        GSM_TerminateConnection(m->sm);
+    GSM_FreeStateMachine(m->sm);
+    pthread_mutex_unlock(&gammu_lock);
+    m->sm = NULL;
+}
+
+/* mkdir -p; returns 0 or -1 with errno set. */
+static int mkdir_p(const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return -1;
+    for (char *s = p + 1; ; s++) {
+        if (*s == '/' || *s == '\0') {
+            char c = *s;
+            *s = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                int e = errno;
+                free(p);
+                errno = e;
+                return -1;
+            }
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    free(p);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static int is_dummy(const modem *m)
+{
+    return strcmp(m->model, "dummy") == 0;
+}
+
+/* Opens the modem: a fresh state machine each time, so nothing survives
+ * from a connection that went bad. Returns 0, or -1 with m->last_error set
+ * (the caller holds no lock; last_error is written under qlock). */
+static int gm_connect(modem *m)
+{
+    char why[128] = "";
+    if (is_dummy(m) && mkdir_p(m->device) != 0) {
+        snprintf(why, sizeof why, "cannot create %s: %s", m->device, strerror(errno));
+        goto fail;
+    }
+    pthread_mutex_lock(&gammu_lock);
+    GSM_StateMachine *sm = GSM_AllocStateMachine();
+    if (!sm) {
+        pthread_mutex_unlock(&gammu_lock);
+        snprintf(why, sizeof why, "out of memory");
+        goto fail;
+    }
+    GSM_Config *c = GSM_GetConfig(sm, 0);
+    free(c->Device);
+    free(c->Connection);
+    c->Device = strdup(m->device);         /* freed by GSM_FreeStateMachine */
+    c->Connection = strdup(m->connection);
+    snprintf(c->Model, sizeof c->Model, "%s", m->model);
+    c->DebugLevel[0] = '\0';
+    GSM_SetConfigNum(sm, 1);
+    GSM_Error err = (c->Device && c->Connection) ? GSM_InitConnection(sm, 1) : ERR_MOREMEMORY;
+    if (err != ERR_NONE) {
+        snprintf(why, sizeof why, "%s", GSM_ErrorString(err));
+        GSM_FreeStateMachine(sm);
+        pthread_mutex_unlock(&gammu_lock);
+        goto fail;
+    }
+    /* After InitConnection: registered before, it is reset. */
+    GSM_SetSendSMSStatusCallback(sm, on_sms_sent, m);
+
+    memset(&m->smsc_num, 0, sizeof m->smsc_num);
+    if (*m->smsc) {
+        DecodeUTF8(m->smsc_num.Number, m->smsc, strlen(m->smsc));
+        m->smsc_num.Location = 0;
+    } else {
+        GSM_SMSC q;
+        memset(&q, 0, sizeof q);
+        q.Location = 1;
+        err = GSM_GetSMSC(sm, &q);
+        if (err == ERR_NONE && UnicodeLength(q.Number) > 0) {
+            CopyUnicodeString(m->smsc_num.Number, q.Number);
+            m->smsc_num.Location = 0;
+        } else {
+            /* let the phone driver look it up when sending */
+            m->smsc_num.Location = 1;
+            gw_log(LOG_WARN, m->route, "cannot read the SMS centre number (%s); "
+                   "set smsc in the route's options",
+                   err == ERR_NONE ? "empty" : GSM_ErrorString(err));
+        }
+    }
+    GSM_SignalQuality sq;
+    memset(&sq, 0, sizeof sq);
+    err = GSM_GetSignalQuality(sm, &sq);
+    pthread_mutex_unlock(&gammu_lock);
+
+    m->sm = sm;
+    m->next_signal = mono_ms() + SIGNAL_EVERY_MS;
+    pthread_mutex_lock(&m->qlock);
+    m->signal = err == ERR_NONE ? sq.SignalPercent : -1;
+    m->last_error[0] = '\0';
+    pthread_mutex_unlock(&m->qlock);
+    return 0;
+
+fail:
+    pthread_mutex_lock(&m->qlock);
+    snprintf(m->last_error, sizeof m->last_error, "%s", why);
+    pthread_mutex_unlock(&m->qlock);
+    return -1;
+}
+
+static void refresh_signal(modem *m)
+{
+    GSM_SignalQuality sq;
+    memset(&sq, 0, sizeof sq);
+    pthread_mutex_lock(&gammu_lock);
+    GSM_Error err = GSM_GetSignalQuality(m->sm, &sq);
+    pthread_mutex_unlock(&gammu_lock);
+    if (is_link_error(err))
+        m->need_reconnect = 1;
+    pthread_mutex_lock(&m->qlock);
+    m->signal = err == ERR_NONE ? sq.SignalPercent : -1;
+    pthread_mutex_unlock(&m->qlock);
+    m->next_signal = mono_ms() + SIGNAL_EVERY_MS;
+}
+
+static void set_result(prov_result *res, prov_status st, const char *fmt, const char *arg)
+{
+    res->status = st;
+    snprintf(res->error, sizeof res->error, fmt, arg);
+}
+
+/* Appends one part's reference to res->refs. */
+static void add_ref(prov_result *res, int ref)
+{
+    size_t l = strlen(res->refs);
+    snprintf(res->refs + l, sizeof res->refs - l, "%s%d", l ? "," : "", ref);
+}
+
+static void do_send(modem *m, job *j)
+{
+    prov_result *res = &j->res;
+    size_t tlen = strlen(j->text), nlen = strlen(j->to);
+    GSM_MultiSMSMessage *multi = calloc(1, sizeof *multi);
+    unsigned char *ucs2 = malloc(2 * tlen + 2);   /* each UTF-8 byte: <= 1 unit */
+    GSM_MultiPartSMSInfo info;
+    int abandoned_early = 0;
+
+    res->status = PROV_TRANSIENT;
+    if (!multi || !ucs2) {
+        free(ucs2);
+        set_result(res, PROV_TRANSIENT, "%s", "out of memory");
+        goto out;
+    }
+    if (nlen == 0 || nlen > GSM_MAX_NUMBER_LENGTH) {
+        free(ucs2);
+        set_result(res, PROV_PERMANENT, "%s", "destination number empty or too long");
+        goto out;
+    }
+
+    pthread_mutex_lock(&gammu_lock);
+    DecodeUTF8(ucs2, j->text, tlen);
+    if (UnicodeLength(ucs2) > MAX_TEXT_UNITS) {
+        pthread_mutex_unlock(&gammu_lock);
+        free(ucs2);
+        set_result(res, PROV_PERMANENT, "%s", "text too long: it does not fit in 50 parts");
+        goto out;
+    }
+    GSM_ClearMultiPartSMSInfo(&info);
+    info.EntriesNum = 1;
+    info.UnicodeCoding = FALSE;
+    info.Class = -1;
+    info.Entries[0].ID = SMS_ConcatenatedAutoTextLong;
+    info.Entries[0].Buffer = ucs2;              /* freed by FreeMultiPartSMSInfo */
+    size_t units = UnicodeLength(ucs2), carried = 0;
+    GSM_Error err = GSM_EncodeMultiPartSMS(GSM_GetGlobalDebug(), &info, multi);
+    GSM_FreeMultiPartSMSInfo(&info);
+    for (int i = 0; err == ERR_NONE && i < multi->Number; i++)
+        carried += UnicodeLength(multi->SMS[i].Text);
+    pthread_mutex_unlock(&gammu_lock);
+    if (err != ERR_NONE) {
+        set_result(res, PROV_PERMANENT, "cannot encode the text: %s", GSM_ErrorString(err));
+        goto out;
+    }
+    /* libgammu 1.42 stops at 50 parts and still answers ERR_NONE: a text
+     * that does not fit would go out cut short. */
+    if (carried < units) {
+        set_result(res, PROV_PERMANENT, "%s", "text too long: it does not fit in 50 parts");
+        goto out;
+    }
+    if (multi->Number < 1 || multi->Number > GSM_MAX_MULTI_SMS) {
+        set_result(res, PROV_PERMANENT, "%s", "text encodes to no part or too many");
+        goto out;
+    }
+    if (j->expect_parts > 0 && multi->Number != j->expect_parts)
+        gw_log(LOG_WARN, m->route, "message %s: encoded into %d parts, counted %d at enqueue",
+               j->id ? j->id : "?", multi->Number, j->expect_parts);
+
+    for (int i = 0; i < multi->Number; i++) {
+        GSM_SMSMessage *part = &multi->SMS[i];
+        DecodeUTF8(part->Number, j->to, nlen);
+        part->SMSC = m->smsc_num;
+        part->PDU = m->dlr ? SMS_Status_Report : SMS_Submit;
+    }
+
+    for (int i = 0; i < multi->Number; i++) {
+        if (i == 0) {
+            /* From here on the PDU may reach the network: a caller that gave
+             * up before this point answered TRANSIENT, so do not send. */
+            pthread_mutex_lock(&m->qlock);
+            if (j->abandoned)
+                abandoned_early = 1;
+            else
+                j->started = 1;
+            pthread_mutex_unlock(&m->qlock);
+            if (abandoned_early)
+                goto out;
+        }
+        m->cb_fired = 0;
+        m->cb_status = 0;
+        m->cb_ref = -1;
+        pthread_mutex_lock(&gammu_lock);
+        err = GSM_SendSMS(m->sm, &multi->SMS[i]);
+        pthread_mutex_unlock(&gammu_lock);
+        if (err != ERR_NONE) {
+            if (is_link_error(err))
+                m->need_reconnect = 1;
+            /* Earlier parts are out: resending all would duplicate them. */
+            set_result(res, i == 0 ? PROV_TRANSIENT : PROV_UNCERTAIN,
+                       "GSM_SendSMS: %s", GSM_ErrorString(err));
+            goto out;
+        }
+        long long now = mono_ms();
+        long long until = j->deadline > now + CB_MIN_WAIT_MS ? j->deadline : now + CB_MIN_WAIT_MS;
+        while (!m->cb_fired && mono_ms() < until) {
+            pthread_mutex_lock(&gammu_lock);
+            int got = GSM_ReadDevice(m->sm, TRUE);
+            pthread_mutex_unlock(&gammu_lock);
+            if (got <= 0 && !m->cb_fired)
+                sleep_ms(10);                /* let other modems have the lock */
+        }
+        if (!m->cb_fired) {
+            /* The PDU was written and the modem fell silent. */
+            m->need_reconnect = 1;
+            set_result(res, PROV_UNCERTAIN, "%s", "no answer from the modem after the PDU");
+            goto out;
+        }
+        if (m->cb_status != 0) {
+            char code[32];
+            snprintf(code, sizeof code, "%d", m->cb_status);
+            prov_status st = classify_cms(m->cb_status);
+            if (i > 0 && st == PROV_TRANSIENT)
+                st = PROV_UNCERTAIN;
+            set_result(res, st, "+CMS ERROR %s", code);
+            goto out;
+        }
+        add_ref(res, m->cb_ref);
+        res->parts_sent = i + 1;
+    }
+    res->status = PROV_OK;
+    res->error[0] = '\0';
+
+out:
+    free(multi);
+    if (res->status != PROV_OK && !abandoned_early) {
+        char masked[PHONE_MAX];
+        gw_log(LOG_WARN, m->route, "send %s to %s: %s (%s)", j->id ? j->id : "?",
+               phone_mask(j->to, masked), prov_status_name(res->status), res->error);
+    }
+}
+
+/* GSM_DateTime -> ms since the epoch; `fallback` when unset. */
+static long long dt_ms(const GSM_DateTime *d, long long fallback)
+{
+    if (d->Year < 1970 || d->Month < 1 || d->Day < 1)
+        return fallback;
+    struct tm tm = {
+        .tm_year = d->Year - 1900, .tm_mon = d->Month - 1, .tm_mday = d->Day,
+        .tm_hour = d->Hour, .tm_min = d->Minute, .tm_sec = d->Second,
+    };
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return fallback;
+    return ((long long)t - d->Timezone) * 1000;
+}
+
+static int is_text_entry(EncodeMultiPartSMSID id)
+{
+    return id == SMS_ConcatenatedTextLong || id == SMS_ConcatenatedAutoTextLong ||
+           id == SMS_ConcatenatedTextLong16bit || id == SMS_ConcatenatedAutoTextLong16bit ||
+           id == SMS_Text;
+}
+
+/* UCS-2 -> UTF-8 appended to *buf (malloc'd, grown). Under gammu_lock. */
+static int append_utf8(char **buf, const unsigned char *ucs2)
+{
+    size_t have = *buf ? strlen(*buf) : 0;
+    size_t units = UnicodeLength(ucs2);
+    char *p = realloc(*buf, have + units * 3 + 1);   /* <= 3 bytes per unit */
+    if (!p)
+        return -1;
+    p[have] = '\0';
+    EncodeUTF8(p + have, ucs2);
+    *buf = p;
+    return 0;
+}
+
+/* Text of a linked message: GSM_DecodeMultiPartSMS first; for a single part
+ * without UDH (it returns FALSE) the part's own Text. Under gammu_lock. */
+static char *decode_text(GSM_MultiSMSMessage *ms)
+{
+    char *text = NULL;
+    GSM_MultiPartSMSInfo info;
+    GSM_ClearMultiPartSMSInfo(&info);
+    if (GSM_DecodeMultiPartSMS(GSM_GetGlobalDebug(), &info, ms, TRUE)) {
+        for (int e = 0; e < info.EntriesNum; e++)
+            if (is_text_entry(info.Entries[e].ID) && info.Entries[e].Buffer)
+                append_utf8(&text, info.Entries[e].Buffer);
+    }
+    GSM_FreeMultiPartSMSInfo(&info);
+    if (!text) {
+        for (int i = 0; i < ms->Number; i++)
+            if (ms->SMS[i].Coding != SMS_Coding_8bit)
+                append_utf8(&text, ms->SMS[i].Text);
+    }
+    return text ? text : strdup("");
+}
+
+static void read_inbox(modem *m, job *j)
+{
+    GSM_MultiSMSMessage **in = NULL, **out = NULL;
+    GSM_MultiSMSMessage *cur = calloc(1, sizeof *cur);
+    int n = 0, cap = 0;
+    long long now_ms = prov_now_ms();
+
+    j->rc = -1;
+    if (!cur)
+        return;
+    pthread_mutex_lock(&gammu_lock);
+    cur->SMS[0].Folder = 0;
+    cur->SMS[0].Location = 0;
+    for (gboolean start = TRUE; n < MAX_INBOX; start = FALSE) {
+        GSM_Error err = GSM_GetNextSMS(m->sm, cur, start);
+        if (err == ERR_EMPTY)
+            break;
+        if (err != ERR_NONE) {
+            gw_log(LOG_WARN, m->route, "reading the inbox: %s", GSM_ErrorString(err));
+            if (is_link_error(err))
+                m->need_reconnect = 1;
+            break;
+        }
+        if (n + 2 > cap) {
+            int nc = cap ? cap * 2 : 16;
+            GSM_MultiSMSMessage **p = realloc(in, (size_t)nc * sizeof *p);
+            if (!p)
+                break;
+            in = p;
+            cap = nc;
+        }
+        in[n] = malloc(sizeof **in);
+        if (!in[n])
+            break;
+        *in[n] = *cur;
+        n++;
+    }
+    if (n == 0) {
+        pthread_mutex_unlock(&gammu_lock);
+        j->rc = 0;
+        goto done;
+    }
+    in[n] = NULL;
+    out = calloc((size_t)n + 1, sizeof *out);
+    j->items = calloc((size_t)n, sizeof *j->items);
+    if (!out || !j->items) {
+        pthread_mutex_unlock(&gammu_lock);
+        goto done;
+    }
+    GSM_Error err = GSM_LinkSMS(GSM_GetGlobalDebug(), in, out, TRUE);
+    if (err != ERR_NONE) {
+        pthread_mutex_unlock(&gammu_lock);
+        gw_log(LOG_WARN, m->route, "linking inbox parts: %s", GSM_ErrorString(err));
+        goto done;
+    }
+    for (int k = 0; out[k]; k++) {
+        GSM_MultiSMSMessage *ms = out[k];
+        GSM_SMSMessage *s0 = &ms->SMS[0];
+        if (ms->Number < 1)
+            continue;
+        if (s0->PDU != SMS_Deliver && s0->PDU != SMS_Status_Report)
+            continue;                    /* outbox, drafts: not ours to take */
+        if (s0->PDU == SMS_Deliver && s0->UDH.Type != UDH_NoUDH &&
+            s0->UDH.AllParts > ms->Number) {
+            gw_log(LOG_DEBUG, m->route, "holding back %d of %d parts until the rest arrive",
+                   ms->Number, s0->UDH.AllParts);
+            continue;
+        }
+        inbound_item *it = &j->items[j->nitems];
+        memset(it, 0, sizeof *it);
+        it->parts = malloc((size_t)ms->Number * sizeof *it->parts);
+        if (!it->parts)
+            continue;
+        memcpy(it->parts, ms->SMS, (size_t)ms->Number * sizeof *it->parts);
+        it->nparts = ms->Number;
+        if (s0->PDU == SMS_Status_Report) {
+            int st = s0->DeliveryStatus;
+            it->is_report = 1;
+            it->ref = s0->MessageReference;
+            it->delivered = st < 0x20 ? 1 : (st & 0x40) ? 0 : -1;
+            snprintf(it->detail, sizeof it->detail, "TP-ST 0x%02x", (unsigned)st);
+            it->at_ms = dt_ms(&s0->DateTime, now_ms);
+        } else {
+            char raw[(GSM_MAX_NUMBER_LENGTH + 1) * 3 + 1];
+            EncodeUTF8(raw, s0->Number);
+            it->text = decode_text(ms);
+            it->at_ms = dt_ms(&s0->DateTime, now_ms);
+            char canon[PHONE_MAX], perr[128];
+            it->from = strdup(phone_normalize(raw, 1, canon, perr, sizeof perr) == 0 ? canon : raw);
+            if (!it->text || !it->from) {
+                free(it->text);
+                free(it->from);
+                free(it->parts);
+                continue;
+            }
+        }
+        j->nitems++;
+    }
+    pthread_mutex_unlock(&gammu_lock);
+    j->rc = 0;
+
+done:
+    if (out)
+        for (int k = 0; out[k]; k++)
+            free(out[k]);                /* malloc'd by GSM_LinkSMS */
+    free(out);
+    for (int k = 0; k < n; k++)
+        free(in[k]);
+    free(in);
+    free(cur);
+}
+
+static void delete_items(modem *m, job *j)
+{
+    int failed = 0;
+    pthread_mutex_lock(&gammu_lock);
+    for (int i = 0; i < j->nitems; i++)
+        for (int p = 0; p < j->items[i].nparts; p++) {
+            /* a copy: the dummy driver rewrites Location in place */
+            GSM_SMSMessage one = j->items[i].parts[p];
+            GSM_Error err = GSM_DeleteSMS(m->sm, &one);
+            if (err != ERR_NONE) {
+                failed++;
+                gw_log(LOG_WARN, m->route, "deleting message at location %d: %s",
+                       j->items[i].parts[p].Location, GSM_ErrorString(err));
+                if (is_link_error(err))
+                    m->need_reconnect = 1;
+            }
+        }
+    pthread_mutex_unlock(&gammu_lock);
+    j->rc = failed ? -1 : 0;
+}
+
+static void run_job(modem *m, job *j)
+{
+    switch (j->kind) {
+    case JOB_SEND:   do_send(m, j); break;
+    case JOB_POLL:   read_inbox(m, j); break;
+    case JOB_DELETE: delete_items(m, j); break;
+    }
+}
+
+static void fail_job(job *j, const char *why)
+{
+    j->rc = -1;
+    j->res.status = PROV_TRANSIENT;
+    snprintf(j->res.error, sizeof j->res.error, "%s", why);
+}
+
+/* Called with qlock held: the modem is down, so every waiting job fails. */
+static void fail_queue_locked(modem *m, const char *why)
+{
+    while (m->head) {
+        job *j = m->head;
+        m->head = j->next;
+        j->queued = 0;
+        j->next = NULL;
+        fail_job(j, why);
+        job_finish_locked(m, j);
+    }
+    m->tail = NULL;
+}
+
+static void schedule_reconnect_locked(modem *m)
+{
+    m->connected = 0;
+    m->next_attempt = mono_ms() + m->backoff_ms;
+    m->backoff_ms = m->backoff_ms * 2 > m->rmax ? m->rmax : m->backoff_ms * 2;
+}
+
+static void *modem_main(void *arg)
+{
+    modem *m = arg;
+    pthread_mutex_lock(&m->qlock);
+    while (!m->stop) {
+        long long now = mono_ms();
+        if (!m->connected && now >= m->next_attempt) {
+            m->connecting = 1;
+            pthread_mutex_unlock(&m->qlock);
+            int rc = gm_connect(m);
+            pthread_mutex_lock(&m->qlock);
+            m->connecting = 0;
+            if (rc == 0) {
+                m->connected = 1;
+                m->backoff_ms = m->rmin;
+                gw_log(LOG_INFO, m->route, "modem connected");
+            } else {
+                gw_log(LOG_WARN, m->route, "modem connection failed: %s; retrying in %d ms",
+                       m->last_error, m->backoff_ms);
+                schedule_reconnect_locked(m);
+                fail_queue_locked(m, "modem not connected");
+            }
+            continue;
+        }
+        if (m->head) {
+            job *j = m->head;
+            m->head = j->next;
+            if (!m->head)
+                m->tail = NULL;
+            j->queued = 0;
+            j->next = NULL;
+            if (!m->connected) {
+                fail_job(j, "modem not connected");
+                job_finish_locked(m, j);
+                continue;
+            }
+            pthread_mutex_unlock(&m->qlock);
+            run_job(m, j);
+            pthread_mutex_lock(&m->qlock);
+            job_finish_locked(m, j);
+        } else if (m->connected && now >= m->next_signal) {
+            pthread_mutex_unlock(&m->qlock);
+            refresh_signal(m);
+            pthread_mutex_lock(&m->qlock);
+        } else {
+            long long until = m->connected ? m->next_signal : m->next_attempt;
+            struct timespec ts;
+            ms_to_timespec(until, &ts);
+            pthread_cond_timedwait(&m->wake, &m->qlock, &ts);
+        }
+        if (m->need_reconnect) {
+            m->need_reconnect = 0;
+            snprintf(m->last_error, sizeof m->last_error, "link error, reconnecting");
+            pthread_mutex_unlock(&m->qlock);
+            gm_disconnect(m);
+            pthread_mutex_lock(&m->qlock);
+            gw_log(LOG_WARN, m->route, "modem link lost; reconnecting in %d ms", m->backoff_ms);
+            schedule_reconnect_locked(m);
+            fail_queue_locked(m, "modem not connected");
+        }
+    }
+    fail_queue_locked(m, "route closing");
+    m->connected = 0;
+    pthread_mutex_unlock(&m->qlock);
+    gm_disconnect(m);
+    return NULL;
+}
+
+/* ---- the driver --------------------------------------------------------- */
+
+static void modem_free(modem *m)
+{
+    if (!m)
+        return;
+    free(m->model);
+    free(m->connection);
+    free(m->device);
+    free(m->smsc);
+    free(m);
+}
+
+static int gammu_open(prov_route *r, const config_setting_t *opts, char *err, size_t errlen)
+{
+    if (prov_check_options(r, opts, gammu_keys, err, errlen) < 0)
+        return -1;
+    modem *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "route '%s': out of memory", r->name);
+        return -1;
+    }
+    snprintf(m->route, sizeof m->route, "%s", r->name);
+    m->model = strdup(cfg_str(opts, gammu_keys, "model"));
+    m->connection = strdup(cfg_str(opts, gammu_keys, "connection"));
+    m->device = strdup(cfg_str(opts, gammu_keys, "device"));
+    m->smsc = strdup(cfg_str(opts, gammu_keys, "smsc"));
+    m->dlr = cfg_bool(opts, gammu_keys, "delivery_reports");
+    m->rmin = (int)cfg_int(opts, gammu_keys, "reconnect_min_ms");
+    m->rmax = (int)cfg_int(opts, gammu_keys, "reconnect_max_ms");
+    m->poll_ms = (int)cfg_int(opts, gammu_keys, "poll_interval_ms");
+    if (!m->model || !m->connection || !m->device || !m->smsc) {
+        snprintf(err, errlen, "route '%s': out of memory", r->name);
+        modem_free(m);
+        return -1;
+    }
+    if (!*m->device) {
+        snprintf(err, errlen, "route '%s': gammu.device must not be empty", r->name);
+        modem_free(m);
+        return -1;
+    }
+    if (m->rmax < m->rmin) {
+        snprintf(err, errlen, "route '%s': gammu.reconnect_max_ms (%d) is below "
+                 "reconnect_min_ms (%d)", r->name, m->rmax, m->rmin);
+        modem_free(m);
+        return -1;
+    }
+    if (is_dummy(m) && mkdir_p(m->device) != 0) {
+        snprintf(err, errlen, "route '%s': gammu.device: cannot create folder '%s': %s",
+                 r->name, m->device, strerror(errno));
+        modem_free(m);
+        return -1;
+    }
+    m->backoff_ms = m->rmin;
+    m->signal = -1;
+    m->last_poll = -1;
+
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&m->qlock, NULL);
+    pthread_cond_init(&m->wake, &ca);
+    pthread_cond_init(&m->done, &ca);
+    pthread_condattr_destroy(&ca);
+    /* The thread's first act is to connect; until it is done, jobs queue. */
+    m->connecting = 1;
+    int rc = pthread_create(&m->thread, NULL, modem_main, m);
+    if (rc != 0) {
+        snprintf(err, errlen, "route '%s': cannot start the modem thread: %s",
+                 r->name, strerror(rc));
+        pthread_cond_destroy(&m->wake);
+        pthread_cond_destroy(&m->done);
+        pthread_mutex_destroy(&m->qlock);
+        modem_free(m);
+        return -1;
+    }
+    r->priv = m;
+    return 0;
+}
+
+static int route_timeout_ms(const prov_route *r)
+{
+    return r->send_timeout_ms > 0 ? r->send_timeout_ms : 60000;
+}
+
+static int gammu_send(prov_route *r, const prov_msg *msg, prov_result *res)
+{
+    modem *m = r->priv;
+    res->status = PROV_TRANSIENT;
+    res->parts_sent = 0;
+    res->refs[0] = '\0';
+    res->error[0] = '\0';
+    if (!msg->to || !msg->text) {
+        res->status = PROV_PERMANENT;
+        snprintf(res->error, sizeof res->error, "message without number or text");
+        return 0;
+    }
+    job *j = calloc(1, sizeof *j);
+    if (!j || !(j->to = strdup(msg->to)) || !(j->text = strdup(msg->text)) ||
+        (msg->id && !(j->id = strdup(msg->id)))) {
+        job_free(j);
+        snprintf(res->error, sizeof res->error, "out of memory");
+        return 0;
+    }
+    j->kind = JOB_SEND;
+    j->expect_parts = msg->parts;
+    j->deadline = mono_ms() + route_timeout_ms(r);
+
+    int started = 0;
+    int rc = job_run(m, j, &started);
+    if (rc == 1) {
+        *res = j->res;
+        job_free(j);
+    } else if (rc == 0) {
+        res->status = started ? PROV_UNCERTAIN : PROV_TRANSIENT;
+        snprintf(res->error, sizeof res->error, "%s", started
+                 ? "timed out after the PDU was handed to the modem"
+                 : "timed out waiting for the modem");
+    } else {
+        job_free(j);
+        pthread_mutex_lock(&m->qlock);
+        snprintf(res->error, sizeof res->error, "modem not connected%s%s",
+                 *m->last_error ? ": " : "", m->last_error);
+        pthread_mutex_unlock(&m->qlock);
+    }
+    return 0;
+}
+
+static int gammu_poll(prov_route *r, const prov_inbound_cb *cb)
+{
+    modem *m = r->priv;
+    long long now = mono_ms();
+    pthread_mutex_lock(&m->qlock);
+    int skip = m->last_poll >= 0 && now - m->last_poll < m->poll_ms;
+    if (!skip)
+        m->last_poll = now;
+    pthread_mutex_unlock(&m->qlock);
+    if (skip)
+        return 0;
+
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    j->kind = JOB_POLL;
+    j->deadline = now + route_timeout_ms(r);
+    int started = 0;
+    if (job_run(m, j, &started) != 1) {
+        job_free(j);          /* -1: never posted; 0: already given away */
+        return -1;
+    }
+    /* rc -1 with some items: deliver what was read, report the error */
+    int rc = j->rc, reports = 0;
+    for (int i = 0; i < j->nitems; i++)
+        reports += j->items[i].is_report;
+    if (j->nitems)
+        gw_log(LOG_INFO, r->name, "inbox: %d message(s), %d status report(s)",
+               j->nitems - reports, reports);
+    for (int i = 0; i < j->nitems; i++) {
+        const inbound_item *it = &j->items[i];
+        if (it->is_report) {
+            prov_report rep = { .ref = it->ref, .delivered = it->delivered,
+                                .detail = it->detail, .at_ms = it->at_ms };
+            if (cb && cb->report)
+                cb->report(r->name, &rep, cb->ud);
+        } else {
+            prov_inbound in = { .from = it->from, .text = it->text,
+                                .received_ms = it->at_ms };
+            if (cb && cb->message)
+                cb->message(r->name, &in, cb->ud);
+        }
+    }
+    if (j->nitems == 0) {
+        job_free(j);
+        return rc < 0 ? -1 : 0;
+    }
+    /* Delivered: now remove them from the modem. The same job, reused. */
+    j->kind = JOB_DELETE;
+    j->done = 0;
+    j->rc = 0;
+    j->deadline = mono_ms() + route_timeout_ms(r);
+    int drc = job_run(m, j, &started);
+    if (drc == 1) {
+        if (j->rc < 0)
+            rc = -1;
+        job_free(j);
+    } else {
+        if (drc < 0)
+            job_free(j);
+        gw_log(LOG_WARN, r->name, "could not delete delivered messages from the modem; "
+               "they will be delivered again");
+        rc = -1;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+static void gammu_health(prov_route *r, prov_health *h)
+{
+    modem *m = r->priv;
+    long long now = mono_ms();
+    pthread_mutex_lock(&m->qlock);
+    h->up = m->connected;
+    h->signal_percent = m->connected ? m->signal : -1;
+    if (m->connected)
+        snprintf(h->state, sizeof h->state, "connected");
+    else if (m->connecting)
+        snprintf(h->state, sizeof h->state, "connecting");
+    else
+    {
+        long long in_s = (m->next_attempt - now + 999) / 1000;
+        int secs = in_s < 0 ? 0 : in_s > 99999 ? 99999 : (int)in_s;
+        /* state is 64 bytes: keep the start of the error */
+        snprintf(h->state, sizeof h->state, "reconnecting in %ds: %.36s", secs, m->last_error);
+    }
+    pthread_mutex_unlock(&m->qlock);
+}
+
+static void gammu_close(prov_route *r)
+{
+    modem *m = r->priv;
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->qlock);
+    m->stop = 1;
+    pthread_cond_signal(&m->wake);
+    pthread_mutex_unlock(&m->qlock);
+    /* may wait for a send in progress (an AT modem can take ~30 s to time out) */
+    pthread_join(m->thread, NULL);
+    pthread_cond_destroy(&m->wake);
+    pthread_cond_destroy(&m->done);
+    pthread_mutex_destroy(&m->qlock);
+    modem_free(m);
+    r->priv = NULL;
+}
+
+const prov_driver prov_gammu = {
+    .name = "gammu",
+    .caps = PROV_CAP_SMS | PROV_CAP_DLR | PROV_CAP_INBOUND,
+    .keys = gammu_keys,
+    .open = gammu_open,
+    .send = gammu_send,
+    .poll_inbound = gammu_poll,
+    .health = gammu_health,
+    .close = gammu_close,
+};
