@@ -57,7 +57,7 @@ struct gw_daemon {
     int nroutes;
     atomic_uint rr;
     atomic_int stop;
-    char token[40];
+    char token[320];
     gw_worker *workers;
     pthread_t housekeeper, inbound;
     int have_inbound;
@@ -393,15 +393,81 @@ static void *worker_main(void *arg)
 
 /* ---- housekeeping ---------------------------------------------------- */
 
+/* How long an instance lease lasts without a refresh. */
+static long long lease_ttl_ms(const gw_config *cfg)
+{
+    long long ttl = cfg->housekeeping_interval_ms * 20LL;
+    return ttl < 10000 ? 10000 : ttl;
+}
+
+/* A lease token is "host/pid/random". True when the token names a process
+ * on this host that no longer exists: a gateway killed (kill -9, power cut
+ * of the process) whose lease has not yet expired. */
+static int holder_is_dead_here(const char *holder)
+{
+    char host[256];
+    if (gethostname(host, sizeof host) != 0)
+        return 0;
+    host[sizeof host - 1] = '\0';
+    size_t hl = strlen(host);
+    if (strncmp(holder, host, hl) != 0 || holder[hl] != '/')
+        return 0;
+    char *end;
+    long pid = strtol(holder + hl + 1, &end, 10);
+    if (end == holder + hl + 1 || *end != '/' || pid <= 0 || pid == (long)getpid())
+        return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Takes the instance lease at start. A holder that died on this host is
+ * taken over at once; one elsewhere is waited for until its lease expires
+ * (a live gateway refreshes it, so a true duplicate is still refused).
+ * Returns 0 taken, 1 refused, 2 stop requested while waiting, -1 Redis. */
+static int take_lease(gw_daemon *d, queue *q, const sigset_t *sigs)
+{
+    const char *inst = d->cfg->instance;
+    long long ttl = lease_ttl_ms(d->cfg);
+    long long deadline = mono_ms() + ttl + 1000;
+    int logged = 0;
+    for (;;) {
+        char holder[sizeof d->token];
+        int rc = queue_instance_lease(q, inst, d->token, ttl, NULL);
+        if (rc != 1)
+            return rc == 0 ? 0 : -1;
+        if (queue_instance_holder(q, inst, holder, sizeof holder) != 0)
+            return -1;
+        if (holder[0] && holder_is_dead_here(holder)) {
+            rc = queue_instance_lease(q, inst, d->token, ttl, holder);
+            if (rc == 0) {
+                gw_log(LOG_WARN, "gateway", "instance '%s': took over the lease of a gateway that died "
+                       "(pid %s)", inst, strchr(holder, '/') + 1);
+                return 0;
+            }
+            if (rc != 1)
+                return -1;
+            continue;
+        }
+        if (mono_ms() >= deadline)
+            return 1;
+        if (!logged) {
+            gw_log(LOG_WARN, "gateway", "instance '%s' is leased by another process; waiting up to %lld s "
+                   "for its lease to expire", inst, (ttl + 999) / 1000);
+            logged = 1;
+        }
+        struct timespec ts = { 0, 500 * 1000000L };
+        int sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT)
+            return 2;
+    }
+}
+
 static void *housekeeper_main(void *arg)
 {
     gw_daemon *d = arg;
     gw_config *cfg = d->cfg;
     queue *q = NULL;
     long long last_reclaim = 0, last_lease = 0;
-    long long lease_ttl = cfg->housekeeping_interval_ms * 20LL;
-    if (lease_ttl < 10000)
-        lease_ttl = 10000;
+    long long lease_ttl = lease_ttl_ms(cfg);
     while (!atomic_load(&d->stop)) {
         if (!q && !(q = connect_retry(d, "housekeeper")))
             break;
@@ -411,7 +477,7 @@ static void *housekeeper_main(void *arg)
             rc = queue_promote_due(q, now, 500, &promoted);
         } while (rc == 0 && promoted == 500 && !atomic_load(&d->stop));
         if (rc == 0 && now - last_lease >= lease_ttl / 4) {
-            rc = queue_instance_lease(q, cfg->instance, d->token, lease_ttl);
+            rc = queue_instance_lease(q, cfg->instance, d->token, lease_ttl, NULL);
             if (rc == 1)
                 gw_log(LOG_ERROR, "housekeeper", "instance name '%s' is now held by another process: "
                        "two gateways must not share gateway.instance", cfg->instance);
@@ -553,7 +619,14 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
     unsigned char rnd[8];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         memset(rnd, 0, sizeof rnd);
-    snprintf(d->token, sizeof d->token, "%d-%02x%02x%02x%02x%02x%02x%02x%02x", (int)getpid(),
+    char host[256];
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = '\0';
+    for (char *p = host; *p; p++)     /* "/" separates the fields */
+        if (*p == '/')
+            *p = '_';
+    snprintf(d->token, sizeof d->token, "%s/%d/%02x%02x%02x%02x%02x%02x%02x%02x", host, (int)getpid(),
              rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 
     /* Signals go to the main thread only. */
@@ -578,11 +651,18 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
         gw_log(LOG_ERROR, "gateway", "redis: %s", err);
         goto out;
     }
-    int lr = queue_instance_lease(q, cfg->instance, d->token, 15000);
+    int lr = take_lease(d, q, &set);
     if (lr != 0) {
-        gw_log(LOG_ERROR, "gateway", lr == 1 ? "instance name '%s' is in use by another running gateway; "
-               "give each gateway its own gateway.instance" : "redis: taking the lease of '%s' failed",
-               cfg->instance);
+        if (lr == 2) {
+            gw_log(LOG_INFO, "gateway", "stopped while waiting for the instance lease");
+            code = EXIT_DONE;
+        } else if (lr == 1) {
+            gw_log(LOG_ERROR, "gateway", "instance name '%s' is in use by another running gateway; "
+                   "give each gateway its own gateway.instance", cfg->instance);
+        } else {
+            gw_log(LOG_ERROR, "gateway", "redis: taking the lease of '%s' failed: %s",
+                   cfg->instance, queue_errstr(q));
+        }
         queue_free(q);
         goto out;
     }

@@ -17,7 +17,9 @@
  * idempotency key change together or not at all.
  *
  * A `queue` is one Redis connection: use one per thread. A call that fails
- * on the connection returns QUEUE_ERR_CONN; the next call reconnects. */
+ * on the connection returns QUEUE_ERR_CONN; the next call reconnects.
+ * hiredis writes with write(2), so a process using queue/ must ignore
+ * SIGPIPE (signal(SIGPIPE, SIG_IGN)) or die when Redis drops it. */
 #ifndef HERALD_QUEUE_H
 #define HERALD_QUEUE_H
 
@@ -170,8 +172,13 @@ int queue_reclaim(queue *q, tpl_lane lane, long long min_idle_ms,
                   long long now_ms, int *requeued, int *held);
 
 /* Takes or refreshes the lease of gateway instance `instance` for ttl_ms,
- * holding `token`. Returns 0, or 1 when another token holds it. */
-int queue_instance_lease(queue *q, const char *instance, const char *token, long long ttl_ms);
+ * holding `token`. Returns 0, or 1 when another token holds it. A holder
+ * whose token is `dead_holder` (a process known to have died; NULL for none)
+ * is taken over at once. */
+int queue_instance_lease(queue *q, const char *instance, const char *token, long long ttl_ms,
+                         const char *dead_holder);
+/* The token holding the lease of `instance` into buf ("" when free). */
+int queue_instance_holder(queue *q, const char *instance, char *buf, size_t len);
 int queue_instance_release(queue *q, const char *instance, const char *token);
 
 /* ---- inspection and operations -------------------------------------- */

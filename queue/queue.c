@@ -1,0 +1,1589 @@
+/* queue.c -- the durable message queue on Redis (see queue.h).
+ *
+ * This file is the only code that speaks Redis. It owns:
+ *   - the key layout: key_kinds[] and key_push() below are the one place
+ *     that knows how a key is spelled;
+ *   - the connection: one redisContext per `queue`, dropped on any I/O
+ *     error and reopened by the next call (hiredis contexts that erred are
+ *     dead);
+ *   - the scripts (queue/scripts.c): loaded once per connection, called by
+ *     EVALSHA, re-sent with EVAL when Redis answers NOSCRIPT.
+ * Every redisReply is freed here, once, by the function that received it.
+ * Errors: functions return 0 or a QUEUE_ERR_*; the text of the first
+ * failure of a call is kept in q->err (queue_errstr). */
+#include "queue/queue.h"
+#include "queue/scripts.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <time.h>
+#include <hiredis/hiredis.h>
+
+#define GROUP           "herald"
+#define RECLAIMER       "reclaimer"
+#define INBOUND_MAXLEN  "1000000"
+#define CMD_MAX         48        /* arguments of the longest command */
+#define PIPE_CHUNK      256       /* commands per pipeline round */
+#define RECLAIM_PAGE    200       /* XPENDING page size */
+
+struct queue {
+    redisContext *c;              /* NULL while disconnected */
+    char *socket, *host, *password, *prefix;
+    int port, db;
+    int connect_timeout_ms, command_timeout_ms;
+    long long retention_ms, idem_window_ms;
+    char sha[QSCRIPT_COUNT][41];  /* "" when not loaded on this connection */
+    char err[256];
+};
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Keeps the first failure of a call; API entry points clear it. */
+static void seterr(queue *q, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void seterr(queue *q, const char *fmt, ...)
+{
+    if (q->err[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(q->err, sizeof q->err, fmt, ap);
+    va_end(ap);
+    for (char *p = q->err; *p; p++)        /* one line */
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+}
+
+static void clearerr_q(queue *q) { q->err[0] = '\0'; }
+
+const char *queue_errstr(const queue *q)
+{
+    return q ? q->err : "no queue";
+}
+
+/* Where we talk to, for messages. */
+static void endpoint(const queue *q, char *buf, size_t len)
+{
+    if (q->socket && q->socket[0])
+        snprintf(buf, len, "redis at %s", q->socket);
+    else
+        snprintf(buf, len, "redis at %s:%d", q->host ? q->host : "127.0.0.1", q->port);
+}
+
+/* The context failed at the I/O level: it is dead. */
+static int conn_lost(queue *q, const char *what)
+{
+    char ep[200];
+    endpoint(q, ep, sizeof ep);
+    seterr(q, "%s: %s: %s", ep, what,
+           q->c && q->c->errstr[0] ? q->c->errstr : "connection lost");
+    if (q->c)
+        redisFree(q->c);
+    q->c = NULL;
+    return QUEUE_ERR_CONN;
+}
+
+/* Translates an error reply, keeping Redis's text. */
+static int reply_error(queue *q, const redisReply *r, const char *what)
+{
+    const char *s = r->str ? r->str : "";
+    seterr(q, "%s: %s", what, s);
+    if (!strncmp(s, "OOM", 3) || !strncmp(s, "READONLY", 8) ||
+        !strncmp(s, "MISCONF", 7) || !strncmp(s, "NOREPLICAS", 10))
+        return QUEUE_ERR_REFUSED;
+    if (!strncmp(s, "LOADING", 7) || !strncmp(s, "BUSY", 4) ||
+        !strncmp(s, "MASTERDOWN", 10))
+        return QUEUE_ERR_CONN;
+    /* Scripts that hit OOM on their first write report it inside the text. */
+    if (strstr(s, "OOM command not allowed"))
+        return QUEUE_ERR_REFUSED;
+    return QUEUE_ERR_PROTO;
+}
+
+static int proto_error(queue *q, const char *what)
+{
+    seterr(q, "%s: unexpected reply from redis", what);
+    return QUEUE_ERR_PROTO;
+}
+
+/* ---- commands: an argv that owns the strings it formats ----------------- */
+
+typedef struct cmd {
+    int n, nown, overflow;
+    const char *v[CMD_MAX];
+    size_t l[CMD_MAX];
+    char *own[CMD_MAX];
+} cmd;
+
+static void cmd_init(cmd *c) { c->n = c->nown = c->overflow = 0; }
+
+static void cmd_free(cmd *c)
+{
+    for (int i = 0; i < c->nown; i++)
+        free(c->own[i]);
+    c->nown = c->n = 0;
+}
+
+static void cmd_str(cmd *c, const char *s)
+{
+    if (c->n >= CMD_MAX) { c->overflow = 1; return; }
+    if (!s)
+        s = "";
+    c->v[c->n] = s;
+    c->l[c->n++] = strlen(s);
+}
+
+/* Pushes a formatted string the cmd owns. */
+static void cmd_fmt(cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cmd_fmt(cmd *c, const char *fmt, ...)
+{
+    if (c->n >= CMD_MAX) { c->overflow = 1; return; }
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int len = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (len < 0) { c->overflow = 1; return; }
+    c->own[c->nown++] = s;
+    c->v[c->n] = s;
+    c->l[c->n++] = (size_t)len;
+}
+
+static void cmd_ll(cmd *c, long long v) { cmd_fmt(c, "%lld", v); }
+
+/* ---- the key layout: the one place that spells keys ---------------------- */
+
+typedef enum {
+    K_MSG, K_IDEM, K_LANE_URGENT, K_LANE_BULK, K_SCHED, K_DEAD,
+    K_UNCERTAIN, K_INBOUND, K_STATS, K_GW
+} key_kind;
+
+/* "{prefix}:" + name + suffix. Kinds whose name ends in ':' take a suffix. */
+static const char *const key_kinds[] = {
+    [K_MSG]         = "msg:",
+    [K_IDEM]        = "idem:",
+    [K_LANE_URGENT] = "lane:urgent",
+    [K_LANE_BULK]   = "lane:bulk",
+    [K_SCHED]       = "sched",
+    [K_DEAD]        = "dead",
+    [K_UNCERTAIN]   = "uncertain",
+    [K_INBOUND]     = "inbound",
+    [K_STATS]       = "stats",
+    [K_GW]          = "gw:",
+};
+
+static void key_push(cmd *c, const queue *q, key_kind k, const char *suffix)
+{
+    cmd_fmt(c, "{%s}:%s%s", q->prefix, key_kinds[k], suffix ? suffix : "");
+}
+
+static key_kind lane_key(tpl_lane l) { return l == LANE_BULK ? K_LANE_BULK : K_LANE_URGENT; }
+
+/* Kept here rather than borrowed from templates/ so queue/ stands alone. */
+static const char *lane_str(tpl_lane l) { return l == LANE_BULK ? "bulk" : "urgent"; }
+
+/* ---- connection --------------------------------------------------------- */
+
+static struct timeval tv_ms(int ms)
+{
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+    return tv;
+}
+
+/* One command on an open context. NULL (connection dropped) on I/O error. */
+static redisReply *raw(queue *q, int argc, const char **argv, const size_t *lens,
+                       const char *what)
+{
+    redisReply *r = redisCommandArgv(q->c, argc, argv, lens);
+    if (!r)
+        conn_lost(q, what);
+    return r;
+}
+
+/* Connects, authenticates, selects, creates the groups, loads the scripts. */
+static int reconnect(queue *q)
+{
+    char ep[200];
+    endpoint(q, ep, sizeof ep);
+    struct timeval ct = tv_ms(q->connect_timeout_ms);
+    if (q->socket && q->socket[0])
+        q->c = redisConnectUnixWithTimeout(q->socket, ct);
+    else
+        q->c = redisConnectWithTimeout(q->host ? q->host : "127.0.0.1", q->port, ct);
+    if (!q->c) {
+        seterr(q, "%s: cannot allocate a connection", ep);
+        return QUEUE_ERR_CONN;
+    }
+    if (q->c->err) {
+        seterr(q, "%s: cannot connect: %s", ep, q->c->errstr);
+        redisFree(q->c);
+        q->c = NULL;
+        return QUEUE_ERR_CONN;
+    }
+    if (redisSetTimeout(q->c, tv_ms(q->command_timeout_ms)) != REDIS_OK)
+        return conn_lost(q, "setting the timeout");
+
+    redisReply *r;
+    int rc = 0;
+    if (q->password && q->password[0]) {
+        const char *a[] = { "AUTH", q->password };
+        size_t l[] = { 4, strlen(q->password) };
+        if (!(r = raw(q, 2, a, l, "AUTH")))
+            return QUEUE_ERR_CONN;
+        if (r->type == REDIS_REPLY_ERROR) {
+            seterr(q, "%s: AUTH refused: %s", ep, r->str);
+            rc = QUEUE_ERR_CONN;
+        }
+        freeReplyObject(r);
+        if (rc)
+            goto fail;
+    }
+    if (q->db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", q->db);
+        const char *a[] = { "SELECT", db };
+        size_t l[] = { 6, strlen(db) };
+        if (!(r = raw(q, 2, a, l, "SELECT")))
+            return QUEUE_ERR_CONN;
+        if (r->type == REDIS_REPLY_ERROR) {
+            seterr(q, "%s: SELECT %d refused: %s", ep, q->db, r->str);
+            rc = QUEUE_ERR_CONN;
+        }
+        freeReplyObject(r);
+        if (rc)
+            goto fail;
+    }
+    /* Groups start at 0 so entries added before the group are not lost. */
+    for (int l = 0; l < LANE_COUNT; l++) {
+        cmd c;
+        cmd_init(&c);
+        cmd_str(&c, "XGROUP"); cmd_str(&c, "CREATE");
+        key_push(&c, q, lane_key((tpl_lane)l), NULL);
+        cmd_str(&c, GROUP); cmd_str(&c, "0"); cmd_str(&c, "MKSTREAM");
+        r = raw(q, c.n, c.v, c.l, "XGROUP CREATE");
+        cmd_free(&c);
+        if (!r)
+            return QUEUE_ERR_CONN;
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0)
+            rc = reply_error(q, r, "creating the consumer group");
+        freeReplyObject(r);
+        if (rc)
+            goto fail;
+    }
+    for (int i = 0; i < QSCRIPT_COUNT; i++) {
+        const char *a[] = { "SCRIPT", "LOAD", queue_scripts[i].src };
+        size_t l[] = { 6, 4, strlen(queue_scripts[i].src) };
+        if (!(r = raw(q, 3, a, l, "SCRIPT LOAD")))
+            return QUEUE_ERR_CONN;
+        if (r->type == REDIS_REPLY_STRING && r->len == 40)
+            memcpy(q->sha[i], r->str, 41);
+        else if (r->type == REDIS_REPLY_ERROR)
+            rc = reply_error(q, r, queue_scripts[i].name);
+        else
+            rc = proto_error(q, "SCRIPT LOAD");
+        freeReplyObject(r);
+        if (rc)
+            goto fail;
+    }
+    return 0;
+fail:
+    redisFree(q->c);
+    q->c = NULL;
+    return rc;
+}
+
+static int ensure(queue *q)
+{
+    if (q->c)
+        return 0;
+    memset(q->sha, 0, sizeof q->sha);
+    return reconnect(q);
+}
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+queue *queue_connect(const queue_opts *o, char *err, size_t errlen)
+{
+    queue *q = calloc(1, sizeof *q);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    q->socket = dup_or_null(o->socket);
+    q->host = dup_or_null(o->host);
+    q->password = dup_or_null(o->password);
+    q->prefix = strdup(o->prefix && o->prefix[0] ? o->prefix : "herald");
+    q->port = o->port ? o->port : 6379;
+    q->db = o->db;
+    q->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 2000;
+    q->command_timeout_ms = o->command_timeout_ms > 0 ? o->command_timeout_ms : 5000;
+    q->retention_ms = o->retention_ms > 0 ? o->retention_ms : 30LL * 86400 * 1000;
+    q->idem_window_ms = o->idem_window_ms > 0 ? o->idem_window_ms : 86400LL * 1000;
+    if (!q->prefix || (o->socket && !q->socket) || (o->host && !q->host) ||
+        (o->password && !q->password)) {
+        snprintf(err, errlen, "out of memory");
+        queue_free(q);
+        return NULL;
+    }
+    if (strpbrk(q->prefix, "{}")) {
+        snprintf(err, errlen, "redis prefix '%s' must not contain braces", q->prefix);
+        queue_free(q);
+        return NULL;
+    }
+    if (reconnect(q) != 0) {
+        snprintf(err, errlen, "%s", q->err);
+        queue_free(q);
+        return NULL;
+    }
+    return q;
+}
+
+void queue_free(queue *q)
+{
+    if (!q)
+        return;
+    if (q->c)
+        redisFree(q->c);
+    free(q->socket);
+    free(q->host);
+    free(q->password);
+    free(q->prefix);
+    free(q);
+}
+
+/* ---- running commands and scripts --------------------------------------- */
+
+/* Runs c, connecting first if needed. NULL when the connection failed. */
+static redisReply *run(queue *q, cmd *c, const char *what)
+{
+    if (c->overflow) {
+        seterr(q, "%s: command too long (internal)", what);
+        return NULL;
+    }
+    if (ensure(q) != 0)
+        return NULL;
+    return raw(q, c->n, c->v, c->l, what);
+}
+
+/* Starts a script call: EVALSHA sha nkeys; keys and args follow. */
+static void cmd_script(cmd *c, const queue *q, queue_script_id s, int nkeys)
+{
+    cmd_init(c);
+    cmd_str(c, "EVALSHA");
+    cmd_str(c, q->sha[s]);
+    cmd_ll(c, nkeys);
+}
+
+static int is_noscript(const redisReply *r)
+{
+    return r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8);
+}
+
+/* EVAL with the source: Redis caches it, so EVALSHA works again after. */
+static redisReply *eval_src(queue *q, cmd *c, queue_script_id s)
+{
+    c->v[0] = "EVAL";
+    c->l[0] = 4;
+    c->v[1] = queue_scripts[s].src;
+    c->l[1] = strlen(queue_scripts[s].src);
+    redisReply *r = run(q, c, queue_scripts[s].name);
+    c->v[0] = "EVALSHA";
+    c->l[0] = 7;
+    return r;
+}
+
+/* EVALSHA, or EVAL when the script is not (or no longer) in Redis's cache
+ * (SCRIPT FLUSH, a restart, a failover). */
+static redisReply *run_script(queue *q, cmd *c, queue_script_id s)
+{
+    if (ensure(q) != 0)
+        return NULL;
+    if (q->sha[s][0]) {
+        c->v[1] = q->sha[s];
+        c->l[1] = strlen(q->sha[s]);
+        redisReply *r = run(q, c, queue_scripts[s].name);
+        if (!is_noscript(r))
+            return r;
+        freeReplyObject(r);
+    }
+    return eval_src(q, c, s);
+}
+
+/* Sends n commands in one pipeline and reads n replies into out[]. On a
+ * connection failure the replies not read are NULL and QUEUE_ERR_CONN is
+ * returned. Script calls that came back NOSCRIPT are re-run with EVAL
+ * (scripts[i] names the script of cs[i], or -1 for plain commands). */
+static int pipeline(queue *q, cmd *cs, const int *scripts, size_t n,
+                    redisReply **out, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (ensure(q) != 0)
+        return QUEUE_ERR_CONN;
+    for (size_t i = 0; i < n; i++)
+        if (cs[i].overflow) {
+            seterr(q, "%s: command too long (internal)", what);
+            return QUEUE_ERR_PROTO;
+        }
+    for (size_t i = 0; i < n; i++) {
+        if (scripts && scripts[i] >= 0) {
+            if (!q->sha[scripts[i]][0]) {     /* not loaded: send the source */
+                cs[i].v[0] = "EVAL";
+                cs[i].l[0] = 4;
+                cs[i].v[1] = queue_scripts[scripts[i]].src;
+                cs[i].l[1] = strlen(queue_scripts[scripts[i]].src);
+            } else {
+                cs[i].v[1] = q->sha[scripts[i]];
+                cs[i].l[1] = strlen(q->sha[scripts[i]]);
+            }
+        }
+        if (redisAppendCommandArgv(q->c, cs[i].n, cs[i].v, cs[i].l) != REDIS_OK)
+            return conn_lost(q, what);
+    }
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(q->c, &r) != REDIS_OK || !r) {
+            for (size_t j = 0; j < i; j++) {
+                freeReplyObject(out[j]);
+                out[j] = NULL;
+            }
+            return conn_lost(q, what);
+        }
+        out[i] = r;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (scripts && scripts[i] >= 0 && is_noscript(out[i])) {
+            freeReplyObject(out[i]);
+            out[i] = eval_src(q, &cs[i], (queue_script_id)scripts[i]);
+            if (!out[i]) {
+                for (size_t j = 0; j < n; j++) {
+                    if (out[j])
+                        freeReplyObject(out[j]);
+                    out[j] = NULL;
+                }
+                return QUEUE_ERR_CONN;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Room for one pipeline round on the heap (worker threads have small stacks). */
+typedef struct batch {
+    cmd *cs;
+    int *scripts;
+    redisReply **out;
+} batch;
+
+static int batch_alloc(queue *q, batch *b, size_t n)
+{
+    b->cs = calloc(n, sizeof *b->cs);
+    b->scripts = calloc(n, sizeof *b->scripts);
+    b->out = calloc(n, sizeof *b->out);
+    if (b->cs && b->scripts && b->out)
+        return 0;
+    free(b->cs); free(b->scripts); free(b->out);
+    seterr(q, "out of memory");
+    return QUEUE_ERR_PROTO;
+}
+
+static void batch_free(batch *b)
+{
+    free(b->cs); free(b->scripts); free(b->out);
+}
+
+/* ---- reply helpers ------------------------------------------------------- */
+
+static const char *rstr(const redisReply *r)
+{
+    if (r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS))
+        return r->str;
+    return NULL;
+}
+
+static long long rint_(const redisReply *r)
+{
+    if (!r)
+        return 0;
+    if (r->type == REDIS_REPLY_INTEGER)
+        return r->integer;
+    if (r->type == REDIS_REPLY_STRING)
+        return strtoll(r->str, NULL, 10);
+    return 0;
+}
+
+static int is_arr(const redisReply *r, size_t min)
+{
+    return r && r->type == REDIS_REPLY_ARRAY && r->elements >= min;
+}
+
+static char *rdup(const redisReply *r)
+{
+    const char *s = rstr(r);
+    return s ? strdup(s) : NULL;
+}
+
+/* A reply is usable, or its error is translated (and the reply freed). */
+static int check(queue *q, redisReply *r, const char *what)
+{
+    if (!r)
+        return q->c ? QUEUE_ERR_PROTO : QUEUE_ERR_CONN;
+    if (r->type == REDIS_REPLY_ERROR) {
+        int rc = reply_error(q, r, what);
+        freeReplyObject(r);
+        return rc;
+    }
+    return 0;
+}
+
+/* "2024-05-01T10:00:00.000Z" for timeline details. */
+static void fmt_utc(long long ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, len, "%lld", ms);
+        return;
+    }
+    size_t k = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + k, len - k, ".%03dZ", (int)(ms % 1000));
+}
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An id we generated, or one safe to put in a key: [0-9A-Za-z_-]{1,39}. */
+static int valid_id(const char *s, size_t len)
+{
+    if (len == 0 || len >= QUEUE_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+              (ch >= 'A' && ch <= 'Z') || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* 12 hex digits of ms time + 10 hex digits from getrandom(): sorts by time,
+ * unique across processes without coordination. */
+static int make_id(queue *q, long long now_ms, char out[QUEUE_ID_MAX])
+{
+    unsigned char r[5];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t k = getrandom(r + got, sizeof r - got, 0);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            seterr(q, "getrandom: %s", strerror(errno));
+            return -1;
+        }
+        got += (size_t)k;
+    }
+    snprintf(out, QUEUE_ID_MAX, "%012llx%02x%02x%02x%02x%02x",
+             (unsigned long long)now_ms & 0xffffffffffffULL, r[0], r[1], r[2], r[3], r[4]);
+    return 0;
+}
+
+/* ---- enqueue -------------------------------------------------------------- */
+
+static int enq_build(queue *q, const queue_new_msg *m, const char *id, cmd *c)
+{
+    long long now = m->now_ms > 0 ? m->now_ms : wall_ms();
+    long long send_at = m->send_at_ms > now ? m->send_at_ms : now;
+    char when[40];
+    fmt_utc(send_at, when, sizeof when);
+    cmd_script(c, q, QSCRIPT_ENQUEUE, 4);
+    key_push(c, q, K_MSG, id);
+    key_push(c, q, K_IDEM, m->idem_key);
+    key_push(c, q, lane_key(m->lane), NULL);
+    key_push(c, q, K_SCHED, NULL);
+    cmd_str(c, id);
+    cmd_str(c, m->family);
+    cmd_str(c, m->template_name);
+    cmd_str(c, m->to);
+    cmd_str(c, m->text);
+    cmd_str(c, m->encoding);
+    cmd_ll(c, m->parts);
+    cmd_str(c, lane_str(m->lane));
+    cmd_str(c, m->vars_json ? m->vars_json : "{}");
+    cmd_str(c, m->provider_code);
+    cmd_str(c, m->idem_key);
+    cmd_ll(c, now);
+    cmd_ll(c, send_at);
+    cmd_ll(c, q->retention_ms);
+    cmd_ll(c, q->idem_window_ms);
+    cmd_fmt(c, "%s", when);
+    return 0;
+}
+
+static void enq_result(queue *q, redisReply *r, queue_enq_result *res)
+{
+    if (!r) {
+        res->status = QUEUE_ERR_CONN;
+        return;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        res->status = reply_error(q, r, "enqueue");
+        return;
+    }
+    if (!is_arr(r, 2) || !rstr(r->element[1]) || r->element[1]->len >= QUEUE_ID_MAX) {
+        res->status = proto_error(q, "enqueue");
+        return;
+    }
+    res->status = QUEUE_OK;
+    res->duplicate = rint_(r->element[0]) == 1;
+    snprintf(res->id, QUEUE_ID_MAX, "%s", r->element[1]->str);
+}
+
+int queue_enqueue(queue *q, const queue_new_msg *msgs, size_t n, queue_enq_result *res)
+{
+    clearerr_q(q);
+    batch bt;
+    if (batch_alloc(q, &bt, PIPE_CHUNK) != 0)
+        return QUEUE_ERR_PROTO;
+    cmd *cs = bt.cs;
+    int *scripts = bt.scripts;
+    redisReply **out = bt.out;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        memset(&res[i], 0, sizeof res[i]);
+    for (size_t base = 0; base < n; base += PIPE_CHUNK) {
+        size_t k = n - base < PIPE_CHUNK ? n - base : PIPE_CHUNK;
+        for (size_t i = 0; i < k; i++) {
+            const queue_new_msg *m = &msgs[base + i];
+            scripts[i] = QSCRIPT_ENQUEUE;
+            cmd_init(&cs[i]);
+            if (!m->idem_key || !m->idem_key[0] || !m->to || !m->text) {
+                seterr(q, "enqueue: message %zu lacks idem_key, to or text", base + i);
+                rc = QUEUE_ERR_PROTO;
+            } else if (make_id(q, m->now_ms > 0 ? m->now_ms : wall_ms(),
+                               res[base + i].id) != 0) {
+                rc = QUEUE_ERR_PROTO;
+            } else {
+                enq_build(q, m, res[base + i].id, &cs[i]);
+            }
+        }
+        if (rc) {
+            for (size_t i = 0; i < k; i++)
+                cmd_free(&cs[i]);
+            for (size_t i = base; i < n; i++)
+                res[i].status = rc;
+            batch_free(&bt);
+            return rc;
+        }
+        int prc = pipeline(q, cs, scripts, k, out, "enqueue");
+        for (size_t i = 0; i < k; i++) {
+            enq_result(q, out[i], &res[base + i]);
+            if (out[i])
+                freeReplyObject(out[i]);
+            cmd_free(&cs[i]);
+        }
+        if (prc) {
+            for (size_t i = base; i < n; i++) {
+                res[i].status = prc;
+                res[i].duplicate = 0;
+            }
+            batch_free(&bt);
+            return prc;
+        }
+    }
+    batch_free(&bt);
+    return 0;
+}
+
+int queue_find_by_key(queue *q, const char *idem_key, char id[QUEUE_ID_MAX])
+{
+    clearerr_q(q);
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "GET");
+    key_push(&c, q, K_IDEM, idem_key);
+    redisReply *r = run(q, &c, "GET idem");
+    cmd_free(&c);
+    int rc = check(q, r, "looking up an idempotency key");
+    if (rc)
+        return rc;
+    if (r->type == REDIS_REPLY_NIL) {
+        rc = QUEUE_ERR_NOTFOUND;
+        seterr(q, "no message with that idempotency key");
+    } else if (!rstr(r) || r->len >= QUEUE_ID_MAX) {
+        rc = proto_error(q, "GET idem");
+    } else {
+        snprintf(id, QUEUE_ID_MAX, "%s", r->str);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- workers ------------------------------------------------------------ */
+
+/* Adds the entries of one stream reply [[id, [f, v, ...]], ...] to out. */
+static int parse_entries(queue *q, const redisReply *arr, tpl_lane lane,
+                         queue_entry *out, int max, int *n)
+{
+    if (arr->type != REDIS_REPLY_ARRAY)
+        return proto_error(q, "XREADGROUP");
+    for (size_t i = 0; i < arr->elements; i++) {
+        const redisReply *e = arr->element[i];
+        if (!is_arr(e, 1) || !rstr(e->element[0]) || e->element[0]->len >= QUEUE_ENTRY_MAX)
+            return proto_error(q, "XREADGROUP entry");
+        if (*n >= max)
+            return proto_error(q, "XREADGROUP returned more than COUNT");
+        queue_entry *qe = &out[(*n)++];
+        memset(qe, 0, sizeof *qe);
+        snprintf(qe->entry_id, sizeof qe->entry_id, "%s", e->element[0]->str);
+        qe->lane = lane;
+        const redisReply *f = e->elements > 1 ? e->element[1] : NULL;
+        if (f && f->type == REDIS_REPLY_ARRAY)
+            for (size_t j = 0; j + 1 < f->elements; j += 2)
+                if (rstr(f->element[j]) && !strcmp(f->element[j]->str, "id") &&
+                    rstr(f->element[j + 1]) &&
+                    valid_id(f->element[j + 1]->str, f->element[j + 1]->len)) {
+                    snprintf(qe->msg_id, sizeof qe->msg_id, "%s", f->element[j + 1]->str);
+                    break;
+                }
+    }
+    return 0;
+}
+
+/* XREADGROUP on one or both lanes. */
+static int xread(queue *q, const tpl_lane *lanes, int nlanes, const char *consumer,
+                 int count, int block_ms, queue_entry *out, int max, int *n)
+{
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "XREADGROUP"); cmd_str(&c, "GROUP"); cmd_str(&c, GROUP);
+    cmd_str(&c, consumer);
+    cmd_str(&c, "COUNT"); cmd_ll(&c, count);
+    if (block_ms > 0) {
+        cmd_str(&c, "BLOCK");
+        cmd_ll(&c, block_ms);
+    }
+    cmd_str(&c, "STREAMS");
+    for (int i = 0; i < nlanes; i++)
+        key_push(&c, q, lane_key(lanes[i]), NULL);
+    for (int i = 0; i < nlanes; i++)
+        cmd_str(&c, ">");
+    redisReply *r = NULL;
+    int rc = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (ensure(q) != 0) {
+            cmd_free(&c);
+            return QUEUE_ERR_CONN;
+        }
+        if (block_ms > 0)
+            redisSetTimeout(q->c, tv_ms(q->command_timeout_ms + block_ms));
+        r = run(q, &c, "XREADGROUP");
+        if (r && q->c && block_ms > 0)
+            redisSetTimeout(q->c, tv_ms(q->command_timeout_ms));
+        /* A lane deleted by hand loses its group: make both again, once. */
+        if (attempt == 0 && r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOGROUP", 7)) {
+            freeReplyObject(r);
+            r = NULL;
+            redisFree(q->c);
+            q->c = NULL;
+            continue;
+        }
+        break;
+    }
+    cmd_free(&c);
+    if ((rc = check(q, r, "reading a lane")) != 0)
+        return rc;
+    if (r->type != REDIS_REPLY_NIL) {
+        if (r->type != REDIS_REPLY_ARRAY)
+            rc = proto_error(q, "XREADGROUP");
+        for (size_t i = 0; !rc && i < r->elements; i++) {
+            const redisReply *s = r->element[i];
+            if (!is_arr(s, 2) || !rstr(s->element[0])) {
+                rc = proto_error(q, "XREADGROUP stream");
+                break;
+            }
+            tpl_lane lane = lanes[0];
+            for (int j = 0; j < nlanes; j++) {
+                const char *kn = key_kinds[lane_key(lanes[j])];
+                size_t sl = s->element[0]->len, kl = strlen(kn);
+                if (sl > kl && !strcmp(s->element[0]->str + sl - kl, kn))
+                    lane = lanes[j];
+            }
+            rc = parse_entries(q, s->element[1], lane, out, max, n);
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int queue_read_lane(queue *q, tpl_lane lane, const char *consumer, int max,
+                    int block_ms, queue_entry *out, int *n)
+{
+    clearerr_q(q);
+    *n = 0;
+    if (max <= 0)
+        return 0;
+    return xread(q, &lane, 1, consumer, max, block_ms, out, max, n);
+}
+
+int queue_read(queue *q, const char *consumer, int max, int block_ms,
+               queue_entry *out, int *n)
+{
+    clearerr_q(q);
+    *n = 0;
+    if (max <= 0)
+        return 0;
+    tpl_lane urgent = LANE_URGENT, bulk = LANE_BULK;
+    int rc = xread(q, &urgent, 1, consumer, max, 0, out, max, n);
+    if (rc || *n)
+        return rc;
+    if ((rc = xread(q, &bulk, 1, consumer, max, 0, out, max, n)) != 0 || *n)
+        return rc;
+    if (block_ms <= 0)
+        return 0;
+    /* Block for at most one entry per lane, then top up without blocking:
+     * a wake-up never returns more than max. */
+    const tpl_lane both[2] = { LANE_URGENT, LANE_BULK };
+    queue_entry got[2];
+    int ngot = 0;
+    if ((rc = xread(q, both, 2, consumer, 1, block_ms, got, 2, &ngot)) != 0 || ngot == 0)
+        return rc;
+    if (ngot > max) {                     /* max == 1 and both lanes woke */
+        queue_entry extra = got[1].lane == LANE_BULK ? got[1] : got[0];
+        got[0] = got[1].lane == LANE_BULK ? got[0] : got[1];
+        ngot = 1;
+        if ((rc = queue_release(q, &extra, 1, wall_ms())) != 0)
+            return rc;
+    }
+    for (int i = 0; i < ngot; i++)
+        out[(*n)++] = got[i];
+    if (*n < max && (rc = xread(q, &urgent, 1, consumer, max - *n, 0, out, max, n)) != 0)
+        return rc;
+    if (*n < max && (rc = xread(q, &bulk, 1, consumer, max - *n, 0, out, max, n)) != 0)
+        return rc;
+    /* Urgent first, order kept within a lane (insertion sort: n is small). */
+    for (int i = 1; i < *n; i++) {
+        queue_entry t = out[i];
+        int j = i;
+        for (; j > 0 && t.lane == LANE_URGENT && out[j - 1].lane != LANE_URGENT; j--)
+            out[j] = out[j - 1];
+        out[j] = t;
+    }
+    return 0;
+}
+
+void queue_job_clear(queue_job *j)
+{
+    if (!j)
+        return;
+    free(j->id); free(j->family); free(j->template_name); free(j->to);
+    free(j->text); free(j->encoding); free(j->vars_json); free(j->provider_code);
+    memset(j, 0, sizeof *j);
+}
+
+int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
+                     long long now_ms, long long lease_ms, queue_job *job)
+{
+    clearerr_q(q);
+    memset(job, 0, sizeof *job);
+    cmd c;
+    cmd_script(&c, q, QSCRIPT_BEGIN, 3);
+    key_push(&c, q, K_MSG, e->msg_id);
+    key_push(&c, q, lane_key(e->lane), NULL);
+    key_push(&c, q, K_DEAD, NULL);
+    cmd_str(&c, e->entry_id);
+    cmd_str(&c, consumer);
+    cmd_ll(&c, now_ms);
+    cmd_ll(&c, now_ms + lease_ms);
+    cmd_str(&c, e->msg_id);
+    cmd_str(&c, lane_str(e->lane));
+    redisReply *r = run_script(q, &c, QSCRIPT_BEGIN);
+    cmd_free(&c);
+    int rc = check(q, r, "begin_send");
+    if (rc)
+        return rc;
+    if (!is_arr(r, 2)) {
+        rc = proto_error(q, "begin_send");
+        goto out;
+    }
+    long long code = rint_(r->element[0]);
+    if (code == QUEUE_BEGIN_SKIP || code == QUEUE_BEGIN_DEAD) {
+        seterr(q, "message %s: %s", e->msg_id[0] ? e->msg_id : "(none)",
+               rstr(r->element[1]) ? r->element[1]->str : "?");
+        rc = (int)code;
+        goto out;
+    }
+    if (code != 0 || r->elements < 11) {
+        rc = proto_error(q, "begin_send");
+        goto out;
+    }
+    redisReply **el = r->element;
+    job->id = strdup(e->msg_id);
+    job->family = rdup(el[1]);
+    job->template_name = rdup(el[2]);
+    job->to = rdup(el[3]);
+    job->text = rdup(el[4]);
+    job->encoding = rdup(el[5]);
+    job->vars_json = rdup(el[6]);
+    const char *pc = rstr(el[7]);
+    job->provider_code = pc && pc[0] ? strdup(pc) : NULL;
+    job->parts = (int)rint_(el[8]);
+    job->lane = rstr(el[9]) && !strcmp(el[9]->str, "bulk") ? LANE_BULK : LANE_URGENT;
+    job->attempts = (int)rint_(el[10]);
+    if (!job->id || !job->to || !job->text) {
+        queue_job_clear(job);
+        seterr(q, "begin_send: out of memory");
+        rc = QUEUE_ERR_PROTO;
+    }
+    rc = rc ? rc : QUEUE_BEGIN_SEND;
+out:
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Scripts that answer {0} or {negative code, why}. */
+static int code_reply(queue *q, redisReply *r, const char *what)
+{
+    int rc = check(q, r, what);
+    if (rc)
+        return rc;
+    if (!is_arr(r, 1) || r->element[0]->type != REDIS_REPLY_INTEGER) {
+        rc = proto_error(q, what);
+    } else if (r->element[0]->integer != 0) {
+        rc = (int)r->element[0]->integer;
+        if (rc != QUEUE_ERR_NOTFOUND && rc != QUEUE_ERR_STATE)
+            rc = QUEUE_ERR_PROTO;
+        seterr(q, "%s: %s", what, r->elements > 1 && rstr(r->element[1]) ? r->element[1]->str : "?");
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
+                 const queue_outcome *o)
+{
+    clearerr_q(q);
+    static const char *const kinds[] = {
+        [QUEUE_OUT_SENT] = "sent", [QUEUE_OUT_RETRY] = "retry", [QUEUE_OUT_DEAD] = "dead",
+        [QUEUE_OUT_UNCERTAIN] = "uncertain"
+    };
+    if ((unsigned)o->kind > QUEUE_OUT_UNCERTAIN || !msg_id || !valid_id(msg_id, strlen(msg_id))) {
+        seterr(q, "finish: bad outcome or message id");
+        return QUEUE_ERR_STATE;
+    }
+    char when[40];
+    fmt_utc(o->retry_at_ms, when, sizeof when);
+    cmd c;
+    cmd_script(&c, q, QSCRIPT_FINISH, 6);
+    key_push(&c, q, K_MSG, msg_id);
+    key_push(&c, q, lane_key(e->lane), NULL);
+    key_push(&c, q, K_SCHED, NULL);
+    key_push(&c, q, K_DEAD, NULL);
+    key_push(&c, q, K_STATS, NULL);
+    key_push(&c, q, K_UNCERTAIN, NULL);
+    cmd_str(&c, e->entry_id);
+    cmd_str(&c, kinds[o->kind]);
+    cmd_str(&c, o->route);
+    cmd_str(&c, o->refs);
+    cmd_str(&c, o->detail);
+    cmd_ll(&c, o->retry_at_ms);
+    cmd_ll(&c, o->now_ms);
+    cmd_str(&c, msg_id);
+    cmd_str(&c, when);
+    redisReply *r = run_script(q, &c, QSCRIPT_FINISH);
+    cmd_free(&c);
+    return code_reply(q, r, "finish");
+}
+
+int queue_release(queue *q, const queue_entry *e, size_t n, long long now_ms)
+{
+    clearerr_q(q);
+    batch bt;
+    if (batch_alloc(q, &bt, PIPE_CHUNK) != 0)
+        return QUEUE_ERR_PROTO;
+    cmd *cs = bt.cs;
+    int *scripts = bt.scripts;
+    redisReply **out = bt.out;
+    for (size_t base = 0; base < n; base += PIPE_CHUNK) {
+        size_t k = n - base < PIPE_CHUNK ? n - base : PIPE_CHUNK;
+        for (size_t i = 0; i < k; i++) {
+            const queue_entry *qe = &e[base + i];
+            scripts[i] = QSCRIPT_RELEASE;
+            cmd_script(&cs[i], q, QSCRIPT_RELEASE, 3);
+            key_push(&cs[i], q, K_MSG, qe->msg_id);
+            key_push(&cs[i], q, lane_key(qe->lane), NULL);
+            key_push(&cs[i], q, K_DEAD, NULL);
+            cmd_str(&cs[i], qe->entry_id);
+            cmd_str(&cs[i], qe->msg_id);
+            cmd_ll(&cs[i], now_ms);
+            cmd_str(&cs[i], lane_str(qe->lane));
+        }
+        int rc = pipeline(q, cs, scripts, k, out, "release");
+        for (size_t i = 0; i < k; i++) {
+            int irc = out[i] ? check(q, out[i], "release") : 0;
+            if (out[i] && !irc)
+                freeReplyObject(out[i]);
+            if (!rc)
+                rc = irc;
+            cmd_free(&cs[i]);
+        }
+        if (rc) {
+            batch_free(&bt);
+            return rc;
+        }
+    }
+    batch_free(&bt);
+    return 0;
+}
+
+/* ---- the promoter and the reclaimer -------------------------------------- */
+
+int queue_promote_due(queue *q, long long now_ms, int limit, int *promoted)
+{
+    clearerr_q(q);
+    int total = 0;
+    if (promoted)
+        *promoted = 0;
+    if (limit <= 0)
+        return 0;
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "ZRANGEBYSCORE");
+    key_push(&c, q, K_SCHED, NULL);
+    cmd_str(&c, "-inf");
+    cmd_ll(&c, now_ms);
+    cmd_str(&c, "LIMIT"); cmd_str(&c, "0"); cmd_ll(&c, limit);
+    redisReply *due = run(q, &c, "ZRANGEBYSCORE");
+    cmd_free(&c);
+    int rc = check(q, due, "reading the schedule");
+    if (rc)
+        return rc;
+    if (due->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(due);
+        return proto_error(q, "ZRANGEBYSCORE");
+    }
+    batch bt;
+    if (batch_alloc(q, &bt, PIPE_CHUNK) != 0) {
+        freeReplyObject(due);
+        return QUEUE_ERR_PROTO;
+    }
+    cmd *cs = bt.cs;
+    int *scripts = bt.scripts;
+    redisReply **out = bt.out;
+    for (size_t base = 0; !rc && base < due->elements; base += PIPE_CHUNK) {
+        size_t k = due->elements - base < PIPE_CHUNK ? due->elements - base : PIPE_CHUNK;
+        for (size_t i = 0; i < k; i++) {
+            const char *id = rstr(due->element[base + i]);
+            scripts[i] = QSCRIPT_PROMOTE;
+            cmd_script(&cs[i], q, QSCRIPT_PROMOTE, 4);
+            key_push(&cs[i], q, K_SCHED, NULL);
+            key_push(&cs[i], q, K_MSG, id);
+            key_push(&cs[i], q, K_LANE_URGENT, NULL);
+            key_push(&cs[i], q, K_LANE_BULK, NULL);
+            cmd_str(&cs[i], id);
+            cmd_ll(&cs[i], now_ms);
+        }
+        rc = pipeline(q, cs, scripts, k, out, "promote");
+        for (size_t i = 0; i < k; i++) {
+            if (out[i]) {
+                int irc = check(q, out[i], "promote");
+                if (!irc) {
+                    total += rint_(out[i]) == 1;
+                    freeReplyObject(out[i]);
+                } else if (!rc) {
+                    rc = irc;
+                }
+            }
+            cmd_free(&cs[i]);
+        }
+    }
+    batch_free(&bt);
+    freeReplyObject(due);
+    if (promoted)
+        *promoted = total;
+    return rc;
+}
+
+/* One XPENDING entry to look at. */
+typedef struct pend {
+    char entry[QUEUE_ENTRY_MAX];
+    char msg_id[QUEUE_ID_MAX];
+    int gone;                     /* deleted from the stream, still pending */
+} pend;
+
+/* Reads each entry's "id" field (one pipeline of XRANGE id id). */
+static int pend_fill(queue *q, tpl_lane lane, pend *p, size_t n)
+{
+    batch bt;
+    if (batch_alloc(q, &bt, RECLAIM_PAGE) != 0)
+        return QUEUE_ERR_PROTO;
+    cmd *cs = bt.cs;
+    redisReply **out = bt.out;
+    for (size_t i = 0; i < n; i++) {
+        cmd_init(&cs[i]);
+        cmd_str(&cs[i], "XRANGE");
+        key_push(&cs[i], q, lane_key(lane), NULL);
+        cmd_str(&cs[i], p[i].entry);
+        cmd_str(&cs[i], p[i].entry);
+    }
+    int rc = pipeline(q, cs, NULL, n, out, "XRANGE");
+    for (size_t i = 0; i < n; i++) {
+        cmd_free(&cs[i]);
+        if (!out[i])
+            continue;
+        redisReply *r = out[i];
+        if (r->type == REDIS_REPLY_ERROR) {
+            if (!rc)
+                rc = reply_error(q, r, "XRANGE");
+        } else if (!is_arr(r, 1)) {
+            p[i].gone = 1;
+        } else {
+            const redisReply *e = r->element[0];
+            const redisReply *f = is_arr(e, 2) ? e->element[1] : NULL;
+            for (size_t j = 0; f && f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
+                if (rstr(f->element[j]) && !strcmp(f->element[j]->str, "id") &&
+                    rstr(f->element[j + 1]) &&
+                    valid_id(f->element[j + 1]->str, f->element[j + 1]->len)) {
+                    snprintf(p[i].msg_id, sizeof p[i].msg_id, "%s", f->element[j + 1]->str);
+                    break;
+                }
+        }
+        freeReplyObject(r);
+    }
+    batch_free(&bt);
+    return rc;
+}
+
+/* Runs the reclaim script (or a bare XACK for entries already deleted). */
+static int pend_reclaim(queue *q, tpl_lane lane, const pend *p, size_t n,
+                        long long min_idle_ms, reclaim_policy policy, long long now_ms,
+                        int *requeued, int *held)
+{
+    batch bt;
+    if (batch_alloc(q, &bt, RECLAIM_PAGE) != 0)
+        return QUEUE_ERR_PROTO;
+    cmd *cs = bt.cs;
+    int *scripts = bt.scripts;
+    redisReply **out = bt.out;
+    for (size_t i = 0; i < n; i++) {
+        cmd *c = &cs[i];
+        if (p[i].gone) {
+            scripts[i] = -1;
+            cmd_init(c);
+            cmd_str(c, "XACK");
+            key_push(c, q, lane_key(lane), NULL);
+            cmd_str(c, GROUP);
+            cmd_str(c, p[i].entry);
+            continue;
+        }
+        scripts[i] = QSCRIPT_RECLAIM;
+        cmd_script(c, q, QSCRIPT_RECLAIM, 4);
+        key_push(c, q, lane_key(lane), NULL);
+        key_push(c, q, K_MSG, p[i].msg_id);
+        key_push(c, q, K_UNCERTAIN, NULL);
+        key_push(c, q, K_DEAD, NULL);
+        cmd_str(c, p[i].entry);
+        cmd_str(c, p[i].msg_id);
+        cmd_ll(c, now_ms);
+        cmd_str(c, policy == RECLAIM_HOLD ? "hold" : "resend");
+        cmd_ll(c, min_idle_ms);
+        cmd_str(c, lane_str(lane));
+    }
+    int rc = pipeline(q, cs, scripts, n, out, "reclaim");
+    for (size_t i = 0; i < n; i++) {
+        cmd_free(&cs[i]);
+        if (!out[i])
+            continue;
+        int irc = check(q, out[i], "reclaim");
+        if (irc) {
+            if (!rc)
+                rc = irc;
+            continue;
+        }
+        if (scripts[i] >= 0) {
+            long long v = rint_(out[i]);
+            if (v == QSR_REQUEUED)
+                (*requeued)++;
+            else if (v == QSR_HELD)
+                (*held)++;
+        }
+        freeReplyObject(out[i]);
+    }
+    batch_free(&bt);
+    return rc;
+}
+
+int queue_reclaim(queue *q, tpl_lane lane, long long min_idle_ms,
+                  const char *consumer_prefix, reclaim_policy policy,
+                  long long now_ms, int *requeued, int *held)
+{
+    clearerr_q(q);
+    int nreq = 0, nheld = 0, rc = 0;
+    char start[QUEUE_ENTRY_MAX + 1] = "-";
+    size_t plen = consumer_prefix ? strlen(consumer_prefix) : 0;
+    if (consumer_prefix)
+        min_idle_ms = 0;
+    pend *p = calloc(RECLAIM_PAGE, sizeof *p);
+    if (!p) {
+        seterr(q, "reclaim: out of memory");
+        return QUEUE_ERR_PROTO;
+    }
+    for (;;) {
+        cmd c;
+        cmd_init(&c);
+        cmd_str(&c, "XPENDING");
+        key_push(&c, q, lane_key(lane), NULL);
+        cmd_str(&c, GROUP);
+        if (min_idle_ms > 0) {
+            cmd_str(&c, "IDLE");
+            cmd_ll(&c, min_idle_ms);
+        }
+        cmd_str(&c, start);
+        cmd_str(&c, "+");
+        cmd_ll(&c, RECLAIM_PAGE);
+        redisReply *r = run(q, &c, "XPENDING");
+        cmd_free(&c);
+        if ((rc = check(q, r, "listing pending entries")) != 0)
+            break;
+        if (r->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            rc = proto_error(q, "XPENDING");
+            break;
+        }
+        size_t seen = r->elements, np = 0;
+        char was[sizeof start];
+        memcpy(was, start, sizeof start);
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *e = r->element[i];
+            if (!is_arr(e, 2) || !rstr(e->element[0]) || !rstr(e->element[1]) ||
+                e->element[0]->len >= QUEUE_ENTRY_MAX)
+                continue;
+            snprintf(start, sizeof start, "(%s", e->element[0]->str);
+            if (plen && strncmp(e->element[1]->str, consumer_prefix, plen) != 0)
+                continue;
+            memset(&p[np], 0, sizeof p[np]);
+            snprintf(p[np].entry, sizeof p[np].entry, "%s", e->element[0]->str);
+            np++;
+        }
+        freeReplyObject(r);
+        if (np && ((rc = pend_fill(q, lane, p, np)) != 0 ||
+                   (rc = pend_reclaim(q, lane, p, np, min_idle_ms, policy, now_ms,
+                                      &nreq, &nheld)) != 0))
+            break;
+        if (seen < RECLAIM_PAGE || !strcmp(was, start))   /* last page, or no progress */
+            break;
+    }
+    free(p);
+    if (requeued)
+        *requeued = nreq;
+    if (held)
+        *held = nheld;
+    return rc;
+}
+
+int queue_instance_lease(queue *q, const char *instance, const char *token, long long ttl_ms,
+                         const char *dead_holder)
+{
+    clearerr_q(q);
+    cmd c;
+    cmd_script(&c, q, QSCRIPT_LEASE, 1);
+    key_push(&c, q, K_GW, instance);
+    cmd_str(&c, token);
+    cmd_ll(&c, ttl_ms);
+    cmd_str(&c, dead_holder ? dead_holder : "");
+    redisReply *r = run_script(q, &c, QSCRIPT_LEASE);
+    cmd_free(&c);
+    int rc = check(q, r, "instance lease");
+    if (rc)
+        return rc;
+    rc = (int)rint_(r);
+    if (rc == 1)
+        seterr(q, "instance '%s' is held by another gateway", instance);
+    freeReplyObject(r);
+    return rc;
+}
+
+int queue_instance_holder(queue *q, const char *instance, char *buf, size_t len)
+{
+    clearerr_q(q);
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "GET");
+    key_push(&c, q, K_GW, instance);
+    redisReply *r = run(q, &c, "instance holder");
+    cmd_free(&c);
+    int rc = check(q, r, "instance holder");
+    if (rc)
+        return rc;
+    if (len)
+        buf[0] = '\0';
+    if (r->type == REDIS_REPLY_STRING && len)
+        snprintf(buf, len, "%.*s", (int)r->len, r->str);
+    freeReplyObject(r);
+    return 0;
+}
+
+int queue_instance_release(queue *q, const char *instance, const char *token)
+{
+    clearerr_q(q);
+    cmd c;
+    cmd_script(&c, q, QSCRIPT_UNLEASE, 1);
+    key_push(&c, q, K_GW, instance);
+    cmd_str(&c, token);
+    redisReply *r = run_script(q, &c, QSCRIPT_UNLEASE);
+    cmd_free(&c);
+    int rc = check(q, r, "instance release");
+    if (rc)
+        return rc;
+    rc = (int)rint_(r);
+    if (rc == 1)
+        seterr(q, "instance '%s' is held by another gateway", instance);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* ---- inspection and operations ------------------------------------------ */
+
+static int is_number_field(const char *f)
+{
+    static const char *const nums[] = {
+        "attempts", "parts", "created", "updated", "send_at", "lease_until", NULL
+    };
+    for (int i = 0; nums[i]; i++)
+        if (!strcmp(f, nums[i]))
+            return 1;
+    return 0;
+}
+
+/* "ms\tstatus\tdetail\n..." -> [{"at","status","detail"}, ...] */
+static json_t *timeline_json(const char *tl)
+{
+    json_t *a = json_array();
+    const char *p = tl;
+    while (a && p && *p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        const char *t1 = memchr(p, '\t', len);
+        const char *t2 = t1 ? memchr(t1 + 1, '\t', len - (size_t)(t1 + 1 - p)) : NULL;
+        if (t1 && t2) {
+            json_t *o = json_object();
+            json_object_set_new(o, "at", json_integer(strtoll(p, NULL, 10)));
+            json_object_set_new(o, "status", json_stringn(t1 + 1, (size_t)(t2 - t1 - 1)));
+            json_object_set_new(o, "detail", json_stringn(t2 + 1, len - (size_t)(t2 + 1 - p)));
+            json_array_append_new(a, o);
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+    return a;
+}
+
+int queue_get(queue *q, const char *id, json_t **out)
+{
+    clearerr_q(q);
+    *out = NULL;
+    if (!id || !valid_id(id, strlen(id))) {
+        seterr(q, "no message '%s'", id ? id : "");
+        return QUEUE_ERR_NOTFOUND;
+    }
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "HGETALL");
+    key_push(&c, q, K_MSG, id);
+    redisReply *r = run(q, &c, "HGETALL");
+    cmd_free(&c);
+    int rc = check(q, r, "reading a message");
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return proto_error(q, "HGETALL");
+    }
+    if (r->elements == 0) {
+        freeReplyObject(r);
+        seterr(q, "no message '%s'", id);
+        return QUEUE_ERR_NOTFOUND;
+    }
+    json_t *o = json_object();
+    json_t *tl = NULL;
+    for (size_t i = 0; o && i + 1 < r->elements; i += 2) {
+        const char *f = rstr(r->element[i]), *v = rstr(r->element[i + 1]);
+        if (!f || !v)
+            continue;
+        if (!strcmp(f, "tl"))
+            tl = timeline_json(v);
+        else if (is_number_field(f))
+            json_object_set_new(o, f, json_integer(strtoll(v, NULL, 10)));
+        else
+            json_object_set_new(o, f, json_stringn(v, r->element[i + 1]->len));
+    }
+    freeReplyObject(r);
+    if (!o) {
+        json_decref(tl);
+        seterr(q, "queue_get: out of memory");
+        return QUEUE_ERR_PROTO;
+    }
+    json_object_set_new(o, "timeline", tl ? tl : json_array());
+    *out = o;
+    return 0;
+}
+
+int queue_dead_list(queue *q, int max, json_t **out)
+{
+    clearerr_q(q);
+    *out = NULL;
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "XREVRANGE");
+    key_push(&c, q, K_DEAD, NULL);
+    cmd_str(&c, "+"); cmd_str(&c, "-");
+    cmd_str(&c, "COUNT"); cmd_ll(&c, max > 0 ? max : 1);
+    redisReply *r = run(q, &c, "XREVRANGE");
+    cmd_free(&c);
+    int rc = check(q, r, "listing dead letters");
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return proto_error(q, "XREVRANGE");
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < r->elements && (max > 0); i++) {
+        const redisReply *e = r->element[i];
+        if (!is_arr(e, 2) || !rstr(e->element[0]) || e->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "entry", json_string(e->element[0]->str));
+        const redisReply *f = e->element[1];
+        for (size_t j = 0; j + 1 < f->elements; j += 2) {
+            const char *k = rstr(f->element[j]), *v = rstr(f->element[j + 1]);
+            if (!k || !v)
+                continue;
+            if (!strcmp(k, "at"))
+                json_object_set_new(o, k, json_integer(strtoll(v, NULL, 10)));
+            else
+                json_object_set_new(o, k, json_stringn(v, f->element[j + 1]->len));
+        }
+        json_array_append_new(a, o);
+    }
+    freeReplyObject(r);
+    *out = a;
+    return a ? 0 : proto_error(q, "dead_list: out of memory");
+}
+
+int queue_dead_retry(queue *q, const char *id, long long now_ms)
+{
+    clearerr_q(q);
+    if (!id || !valid_id(id, strlen(id))) {
+        seterr(q, "no message '%s'", id ? id : "");
+        return QUEUE_ERR_NOTFOUND;
+    }
+    cmd c;
+    cmd_script(&c, q, QSCRIPT_DEAD_RETRY, 5);
+    key_push(&c, q, K_MSG, id);
+    key_push(&c, q, K_DEAD, NULL);
+    key_push(&c, q, K_LANE_URGENT, NULL);
+    key_push(&c, q, K_LANE_BULK, NULL);
+    key_push(&c, q, K_UNCERTAIN, NULL);
+    cmd_str(&c, id);
+    cmd_ll(&c, now_ms);
+    redisReply *r = run_script(q, &c, QSCRIPT_DEAD_RETRY);
+    cmd_free(&c);
+    return code_reply(q, r, "dead_retry");
+}
+
+int queue_stats(queue *q, long long now_ms, json_t **out)
+{
+    clearerr_q(q);
+    *out = NULL;
+    enum { PER_LANE = 3, NCMD = PER_LANE * LANE_COUNT + 4 };
+    cmd cs[NCMD];
+    redisReply *r[NCMD];
+    for (int l = 0; l < LANE_COUNT; l++) {
+        cmd *c = &cs[l * PER_LANE];
+        key_kind k = lane_key((tpl_lane)l);
+        cmd_init(&c[0]); cmd_str(&c[0], "XLEN"); key_push(&c[0], q, k, NULL);
+        cmd_init(&c[1]); cmd_str(&c[1], "XPENDING"); key_push(&c[1], q, k, NULL);
+        cmd_str(&c[1], GROUP);
+        cmd_init(&c[2]); cmd_str(&c[2], "XRANGE"); key_push(&c[2], q, k, NULL);
+        cmd_str(&c[2], "-"); cmd_str(&c[2], "+"); cmd_str(&c[2], "COUNT"); cmd_str(&c[2], "1");
+    }
+    cmd *c = &cs[PER_LANE * LANE_COUNT];
+    cmd_init(&c[0]); cmd_str(&c[0], "ZCARD"); key_push(&c[0], q, K_SCHED, NULL);
+    cmd_init(&c[1]); cmd_str(&c[1], "XLEN"); key_push(&c[1], q, K_DEAD, NULL);
+    cmd_init(&c[2]); cmd_str(&c[2], "ZCARD"); key_push(&c[2], q, K_UNCERTAIN, NULL);
+    cmd_init(&c[3]); cmd_str(&c[3], "HGETALL"); key_push(&c[3], q, K_STATS, NULL);
+    int rc = pipeline(q, cs, NULL, NCMD, r, "stats");
+    for (int i = 0; i < NCMD; i++) {
+        cmd_free(&cs[i]);
+        if (r[i] && r[i]->type == REDIS_REPLY_ERROR) {
+            if (!rc)
+                rc = reply_error(q, r[i], "stats");
+        }
+    }
+    json_t *o = NULL;
+    if (rc)
+        goto out;
+    o = json_object();
+    json_t *lanes = json_object();
+    json_object_set_new(o, "lanes", lanes);
+    for (int l = 0; l < LANE_COUNT; l++) {
+        redisReply **lr = &r[l * PER_LANE];
+        json_t *lo = json_object();
+        long long oldest = 0;
+        if (is_arr(lr[2], 1) && is_arr(lr[2]->element[0], 1) && rstr(lr[2]->element[0]->element[0])) {
+            long long ms = strtoll(lr[2]->element[0]->element[0]->str, NULL, 10);
+            oldest = now_ms > ms ? now_ms - ms : 0;
+        }
+        json_object_set_new(lo, "depth", json_integer(rint_(lr[0])));
+        json_object_set_new(lo, "pending",
+                            json_integer(is_arr(lr[1], 1) ? rint_(lr[1]->element[0]) : 0));
+        json_object_set_new(lo, "oldest_age_ms", json_integer(oldest));
+        json_object_set_new(lanes, lane_str((tpl_lane)l), lo);
+    }
+    redisReply **tr = &r[PER_LANE * LANE_COUNT];
+    json_object_set_new(o, "scheduled", json_integer(rint_(tr[0])));
+    json_object_set_new(o, "dead", json_integer(rint_(tr[1])));
+    json_object_set_new(o, "uncertain", json_integer(rint_(tr[2])));
+    json_t *ctr = json_object();
+    for (size_t i = 0; tr[3] && tr[3]->type == REDIS_REPLY_ARRAY && i + 1 < tr[3]->elements; i += 2)
+        if (rstr(tr[3]->element[i]))
+            json_object_set_new(ctr, tr[3]->element[i]->str,
+                                json_integer(rint_(tr[3]->element[i + 1])));
+    json_object_set_new(o, "counters", ctr);
+out:
+    for (int i = 0; i < NCMD; i++)
+        if (r[i])
+            freeReplyObject(r[i]);
+    *out = o;
+    return rc;
+}
+
+int queue_inbound_add(queue *q, const char *route, const char *from,
+                      const char *text, long long received_ms)
+{
+    clearerr_q(q);
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "XADD");
+    key_push(&c, q, K_INBOUND, NULL);
+    cmd_str(&c, "MAXLEN"); cmd_str(&c, "~"); cmd_str(&c, INBOUND_MAXLEN);
+    cmd_str(&c, "*");
+    cmd_str(&c, "route"); cmd_str(&c, route);
+    cmd_str(&c, "from"); cmd_str(&c, from);
+    cmd_str(&c, "text"); cmd_str(&c, text);
+    cmd_str(&c, "at"); cmd_ll(&c, received_ms);
+    redisReply *r = run(q, &c, "XADD inbound");
+    cmd_free(&c);
+    int rc = check(q, r, "adding an inbound message");
+    if (!rc)
+        freeReplyObject(r);
+    return rc;
+}

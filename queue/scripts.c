@@ -1,0 +1,283 @@
+/* scripts.c -- the Lua scripts of the queue, as C strings.
+ *
+ * Conventions shared by all scripts:
+ *   - every key comes in KEYS[]; numbers come as decimal strings in ARGV
+ *     and are stored as given (never formatted by Lua, which would print
+ *     1.7e+12);
+ *   - the timeline field `tl` holds lines "ms\tstatus\tdetail" joined by
+ *     "\n"; details are cleaned of tabs and newlines;
+ *   - a finished stream entry is XACKed and XDELed, so a lane's XLEN is
+ *     what waits plus what is in flight;
+ *   - state problems are returned as values ({code, text}), never raised:
+ *     an error reply always means Redis itself refused (OOM, WRONGTYPE...).
+ * See docs/redis-keys.md for the key layout. */
+#include "queue/scripts.h"
+
+/* Helpers prepended to every script. */
+#define LUA_PRELUDE \
+"local function clean(s) return (string.gsub(s or '', '[\\t\\r\\n]', ' ')) end\n" \
+"local function tl(rec, now, status, detail)\n" \
+"  local line = now .. '\\t' .. status .. '\\t' .. clean(detail)\n" \
+"  local cur = redis.call('HGET', rec, 'tl')\n" \
+"  if cur and cur ~= '' then line = cur .. '\\n' .. line end\n" \
+"  redis.call('HSET', rec, 'tl', line, 'updated', now)\n" \
+"end\n" \
+"local function drop(lane, entry)\n" \
+"  redis.call('XACK', lane, 'herald', entry)\n" \
+"  redis.call('XDEL', lane, entry)\n" \
+"end\n" \
+"local function bury(dead, id, reason, lane, family, now)\n" \
+"  return redis.call('XADD', dead, '*', 'id', id, 'reason', clean(reason),\n" \
+"                    'lane', lane or '', 'family', family or '', 'at', now)\n" \
+"end\n" \
+"local terminal = {sent=true, delivered=true, failed=true, dead=true, uncertain=true}\n"
+
+/* ENQUEUE
+ * KEYS: 1 record, 2 idem, 3 lane, 4 sched
+ * ARGV: 1 id, 2 family, 3 template, 4 to, 5 text, 6 encoding, 7 parts,
+ *       8 lane name, 9 vars, 10 provider code, 11 idem key, 12 now,
+ *       13 send_at, 14 retention ms, 15 idem window ms, 16 send_at as text
+ * Returns {0, id} or {1, first id} for a duplicate. */
+static const char lua_enqueue[] = LUA_PRELUDE
+"local prev = redis.call('GET', KEYS[2])\n"
+"if prev then return {1, prev} end\n"
+"if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+"  return redis.error_reply('ERR message id collision: ' .. ARGV[1])\n"
+"end\n"
+"redis.call('HSET', KEYS[1], 'id', ARGV[1], 'family', ARGV[2], 'template', ARGV[3],\n"
+"  'to', ARGV[4], 'text', ARGV[5], 'encoding', ARGV[6], 'parts', ARGV[7],\n"
+"  'lane', ARGV[8], 'vars', ARGV[9], 'code', ARGV[10], 'key', ARGV[11],\n"
+"  'status', 'queued', 'attempts', '0', 'route', '', 'refs', '', 'error', '',\n"
+"  'created', ARGV[12], 'updated', ARGV[12], 'send_at', ARGV[13], 'entry', '',\n"
+"  'owner', '', 'lease_until', '0', 'tl', '')\n"
+"redis.call('PEXPIRE', KEYS[1], ARGV[14])\n"
+"redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[15])\n"
+"if tonumber(ARGV[13]) > tonumber(ARGV[12]) then\n"
+"  redis.call('ZADD', KEYS[4], ARGV[13], ARGV[1])\n"
+"  tl(KEYS[1], ARGV[12], 'scheduled', 'for ' .. ARGV[16])\n"
+"else\n"
+"  local e = redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])\n"
+"  redis.call('HSET', KEYS[1], 'entry', e)\n"
+"  tl(KEYS[1], ARGV[12], 'queued', 'lane ' .. ARGV[8])\n"
+"end\n"
+"return {0, ARGV[1]}\n";
+
+/* BEGIN (begin_send)
+ * KEYS: 1 record, 2 lane, 3 dead
+ * ARGV: 1 entry id, 2 consumer, 3 now, 4 lease_until, 5 msg id ('' when
+ *       the entry is malformed), 6 lane name
+ * Returns {0, family, template, to, text, encoding, vars, code, parts,
+ * lane, attempts}, {1, why} (skip) or {2, why} (dead letter). */
+static const char lua_begin[] = LUA_PRELUDE
+"local function to_dead(why, family)\n"
+"  local d = bury(KEYS[3], ARGV[5], why, ARGV[6], family, ARGV[3])\n"
+"  drop(KEYS[2], ARGV[1])\n"
+"  return d\n"
+"end\n"
+"if ARGV[5] == '' then\n"
+"  local why = 'malformed stream entry: no valid id field'\n"
+"  to_dead(why, '')\n"
+"  return {2, why}\n"
+"end\n"
+"local r = redis.call('HMGET', KEYS[1], 'status', 'entry', 'family', 'template',\n"
+"  'to', 'text', 'encoding', 'vars', 'code', 'parts', 'lane', 'owner')\n"
+"local st = r[1]\n"
+"if not st then\n"
+"  local why = 'message record missing (expired or never written)'\n"
+"  to_dead(why, '')\n"
+"  return {2, why}\n"
+"end\n"
+"if r[2] ~= ARGV[1] then drop(KEYS[2], ARGV[1]); return {1, 'stale entry'} end\n"
+"if st == 'sending' then return {1, 'being sent by ' .. (r[12] or '?')} end\n"
+"if terminal[st] then drop(KEYS[2], ARGV[1]); return {1, 'already ' .. st} end\n"
+"if st ~= 'queued' or not r[5] or r[5] == '' or not r[6] then\n"
+"  local why = 'record lacks to or text'\n"
+"  if st ~= 'queued' then why = 'record has unknown status ' .. st end\n"
+"  local d = to_dead(why, r[3])\n"
+"  redis.call('HSET', KEYS[1], 'status', 'dead', 'error', why, 'dead_entry', d, 'entry', '')\n"
+"  tl(KEYS[1], ARGV[3], 'dead', why)\n"
+"  return {2, why}\n"
+"end\n"
+"local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
+"redis.call('HSET', KEYS[1], 'status', 'sending', 'owner', ARGV[2], 'lease_until', ARGV[4])\n"
+"tl(KEYS[1], ARGV[3], 'sending', 'attempt ' .. n .. ' by ' .. ARGV[2])\n"
+"return {0, r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], n}\n";
+
+/* FINISH
+ * KEYS: 1 record, 2 lane, 3 sched, 4 dead, 5 stats, 6 uncertain
+ * ARGV: 1 entry id, 2 kind (sent|retry|dead|uncertain), 3 route, 4 refs, 5 detail,
+ *       6 retry_at, 7 now, 8 msg id, 9 retry_at as text
+ * Returns {0}, {-3, why} (no record) or {-4, why} (not ours to finish).
+ * allow-oom: the outcome of a message that left already must be recorded
+ * even at maxmemory (the script also frees the entry), or it is resent. */
+static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
+"local r = redis.call('HMGET', KEYS[1], 'status', 'entry', 'family', 'lane')\n"
+"if not r[1] then return {-3, 'no such message'} end\n"
+"if r[1] ~= 'sending' or r[2] ~= ARGV[1] then\n"
+"  local why = 'message is ' .. r[1]\n"
+"  if r[2] ~= ARGV[1] then why = why .. ' and the entry is stale' end\n"
+"  return {-4, why}\n"
+"end\n"
+"drop(KEYS[2], ARGV[1])\n"
+"local fam = r[3] or ''\n"
+"local route = ARGV[3]\n"
+"local ctr = fam .. ':' .. (route == '' and '-' or route)\n"
+"redis.call('HSET', KEYS[1], 'entry', '', 'owner', '', 'lease_until', '0', 'route', route)\n"
+"if ARGV[2] == 'sent' then\n"
+"  redis.call('HSET', KEYS[1], 'status', 'sent', 'refs', ARGV[4], 'error', '')\n"
+"  tl(KEYS[1], ARGV[7], 'sent', 'via ' .. route .. ': ' .. ARGV[4])\n"
+"  redis.call('HINCRBY', KEYS[5], 'sent:' .. ctr, 1)\n"
+"elseif ARGV[2] == 'retry' then\n"
+"  redis.call('HSET', KEYS[1], 'status', 'queued', 'error', ARGV[5])\n"
+"  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[8])\n"
+"  tl(KEYS[1], ARGV[7], 'retry', 'at ' .. ARGV[9] .. ': ' .. ARGV[5])\n"
+"  redis.call('HINCRBY', KEYS[5], 'retry:' .. ctr, 1)\n"
+"elseif ARGV[2] == 'uncertain' then\n"
+"  redis.call('HSET', KEYS[1], 'status', 'uncertain', 'error', ARGV[5])\n"
+"  redis.call('ZADD', KEYS[6], ARGV[7], ARGV[8])\n"
+"  tl(KEYS[1], ARGV[7], 'uncertain', 'perhaps sent via ' .. route .. ', held: ' .. ARGV[5])\n"
+"  redis.call('HINCRBY', KEYS[5], 'uncertain:' .. ctr, 1)\n"
+"else\n"
+"  local d = bury(KEYS[4], ARGV[8], ARGV[5], r[4], fam, ARGV[7])\n"
+"  redis.call('HSET', KEYS[1], 'status', 'dead', 'error', ARGV[5], 'dead_entry', d)\n"
+"  tl(KEYS[1], ARGV[7], 'dead', ARGV[5])\n"
+"  redis.call('HINCRBY', KEYS[5], 'dead:' .. ctr, 1)\n"
+"end\n"
+"return {0}\n";
+
+/* RELEASE (an entry read but not begun goes to the end of its lane)
+ * KEYS: 1 record, 2 lane, 3 dead
+ * ARGV: 1 entry id, 2 msg id, 3 now, 4 lane name
+ * Returns a QSR_* code. */
+static const char lua_release[] = LUA_PRELUDE
+"if ARGV[2] == '' then\n"
+"  bury(KEYS[3], '', 'malformed stream entry: no valid id field', ARGV[4], '', ARGV[3])\n"
+"  drop(KEYS[2], ARGV[1])\n"
+"  return 3\n"
+"end\n"
+"local r = redis.call('HMGET', KEYS[1], 'status', 'entry')\n"
+"if not r[1] then\n"
+"  bury(KEYS[3], ARGV[2], 'message record missing (expired or never written)', ARGV[4], '', ARGV[3])\n"
+"  drop(KEYS[2], ARGV[1])\n"
+"  return 3\n"
+"end\n"
+"if r[2] ~= ARGV[1] then drop(KEYS[2], ARGV[1]); return 4 end\n"
+"if r[1] == 'queued' then\n"
+"  drop(KEYS[2], ARGV[1])\n"
+"  local e = redis.call('XADD', KEYS[2], '*', 'id', ARGV[2])\n"
+"  redis.call('HSET', KEYS[1], 'entry', e)\n"
+"  tl(KEYS[1], ARGV[3], 'requeued', 'released unsent by its worker')\n"
+"  return 1\n"
+"end\n"
+"if r[1] == 'sending' then return 0 end\n"
+"drop(KEYS[2], ARGV[1])\n"
+"return 4\n";
+
+/* PROMOTE (one scheduled id; the ZREM decides who promotes it)
+ * KEYS: 1 sched, 2 record, 3 urgent lane, 4 bulk lane
+ * ARGV: 1 msg id, 2 now
+ * Returns 1 when this call promoted it, else 0. */
+static const char lua_promote[] = LUA_PRELUDE
+"if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end\n"
+"local r = redis.call('HMGET', KEYS[2], 'status', 'lane')\n"
+"if r[1] ~= 'queued' then return 0 end\n"
+"local lane = KEYS[3]\n"
+"if r[2] == 'bulk' then lane = KEYS[4] end\n"
+"local e = redis.call('XADD', lane, '*', 'id', ARGV[1])\n"
+"redis.call('HSET', KEYS[2], 'entry', e)\n"
+"tl(KEYS[2], ARGV[2], 'promoted', 'to lane ' .. (r[2] or 'urgent'))\n"
+"return 1\n";
+
+/* RECLAIM (one pending entry of a lane)
+ * KEYS: 1 lane, 2 record, 3 uncertain, 4 dead
+ * ARGV: 1 entry id, 2 msg id ('' if malformed), 3 now, 4 policy
+ *       (resend|hold), 5 min idle ms, 6 lane name
+ * Returns a QSR_* code. A message being sent under a valid lease is left
+ * alone before anything is claimed. */
+static const char lua_reclaim[] = LUA_PRELUDE
+"local r = {false, false, false, false}\n"
+"if ARGV[2] ~= '' then\n"
+"  r = redis.call('HMGET', KEYS[2], 'status', 'entry', 'lease_until', 'family')\n"
+"end\n"
+"local st = r[1]\n"
+"if st == 'sending' and r[2] == ARGV[1] and tonumber(r[3] or '0') > tonumber(ARGV[3]) then\n"
+"  return 0\n"
+"end\n"
+"local c = redis.call('XCLAIM', KEYS[1], 'herald', 'reclaimer', ARGV[5], ARGV[1], 'JUSTID')\n"
+"if #c == 0 then return 0 end\n"
+"if not st then\n"
+"  local why = 'message record missing (expired or never written)'\n"
+"  if ARGV[2] == '' then why = 'malformed stream entry: no valid id field' end\n"
+"  bury(KEYS[4], ARGV[2], why, ARGV[6], '', ARGV[3])\n"
+"  drop(KEYS[1], ARGV[1])\n"
+"  return 3\n"
+"end\n"
+"if r[2] ~= ARGV[1] then drop(KEYS[1], ARGV[1]); return 4 end\n"
+"if st == 'queued' or (st == 'sending' and ARGV[4] == 'resend') then\n"
+"  drop(KEYS[1], ARGV[1])\n"
+"  local e = redis.call('XADD', KEYS[1], '*', 'id', ARGV[2])\n"
+"  redis.call('HSET', KEYS[2], 'status', 'queued', 'entry', e, 'owner', '', 'lease_until', '0')\n"
+"  if st == 'queued' then\n"
+"    tl(KEYS[2], ARGV[3], 'requeued', 'put back after its reader stopped')\n"
+"  else\n"
+"    tl(KEYS[2], ARGV[3], 'queued', 'reclaimed after a crash: perhaps sent, resending')\n"
+"  end\n"
+"  return 1\n"
+"end\n"
+"if st == 'sending' then\n"
+"  drop(KEYS[1], ARGV[1])\n"
+"  redis.call('HSET', KEYS[2], 'status', 'uncertain', 'entry', '', 'owner', '', 'lease_until', '0')\n"
+"  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])\n"
+"  tl(KEYS[2], ARGV[3], 'uncertain', 'reclaimed after a crash: perhaps sent, held for an operator')\n"
+"  return 2\n"
+"end\n"
+"drop(KEYS[1], ARGV[1])\n"
+"return 4\n";
+
+/* LEASE: KEYS 1 gw key; ARGV 1 token, 2 ttl ms, 3 token of a holder known
+ * to be dead (or empty). 0 taken/refreshed, 1 held by another. */
+static const char lua_lease[] =
+"local v = redis.call('GET', KEYS[1])\n"
+"if v and v ~= ARGV[1] and v ~= ARGV[3] then return 1 end\n"
+"redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+"return 0\n";
+
+/* UNLEASE: KEYS 1 gw key; ARGV 1 token. 0 released (or absent), 1 held by another. */
+static const char lua_unlease[] =
+"local v = redis.call('GET', KEYS[1])\n"
+"if not v then return 0 end\n"
+"if v ~= ARGV[1] then return 1 end\n"
+"redis.call('DEL', KEYS[1])\n"
+"return 0\n";
+
+/* DEAD_RETRY (operator requeues a dead or uncertain message)
+ * KEYS: 1 record, 2 dead, 3 urgent lane, 4 bulk lane, 5 uncertain
+ * ARGV: 1 msg id, 2 now
+ * Returns {0}, {-3, why} or {-4, why}. */
+static const char lua_dead_retry[] = LUA_PRELUDE
+"local r = redis.call('HMGET', KEYS[1], 'status', 'lane', 'dead_entry')\n"
+"if not r[1] then return {-3, 'no such message'} end\n"
+"if r[1] ~= 'dead' and r[1] ~= 'uncertain' then\n"
+"  return {-4, 'message is ' .. r[1] .. ', not dead or uncertain'}\n"
+"end\n"
+"if r[3] and r[3] ~= '' then redis.call('XDEL', KEYS[2], r[3]) end\n"
+"redis.call('ZREM', KEYS[5], ARGV[1])\n"
+"local lane = KEYS[3]\n"
+"if r[2] == 'bulk' then lane = KEYS[4] end\n"
+"local e = redis.call('XADD', lane, '*', 'id', ARGV[1])\n"
+"redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', '0', 'error', '',\n"
+"  'dead_entry', '', 'entry', e, 'owner', '', 'lease_until', '0')\n"
+"tl(KEYS[1], ARGV[2], 'queued', 'retried by operator (was ' .. r[1] .. ')')\n"
+"return {0}\n";
+
+const queue_script queue_scripts[QSCRIPT_COUNT] = {
+    [QSCRIPT_ENQUEUE]    = { .name = "enqueue",    .src = lua_enqueue },
+    [QSCRIPT_BEGIN]      = { .name = "begin_send", .src = lua_begin },
+    [QSCRIPT_FINISH]     = { .name = "finish",     .src = lua_finish },
+    [QSCRIPT_RELEASE]    = { .name = "release",    .src = lua_release },
+    [QSCRIPT_PROMOTE]    = { .name = "promote",    .src = lua_promote },
+    [QSCRIPT_RECLAIM]    = { .name = "reclaim",    .src = lua_reclaim },
+    [QSCRIPT_LEASE]      = { .name = "lease",      .src = lua_lease },
+    [QSCRIPT_UNLEASE]    = { .name = "unlease",    .src = lua_unlease },
+    [QSCRIPT_DEAD_RETRY] = { .name = "dead_retry", .src = lua_dead_retry },
+};

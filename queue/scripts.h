@@ -1,0 +1,42 @@
+/* scripts.h -- the Lua scripts of the queue (internal to queue/).
+ *
+ * Every change of a message's state is one of these scripts, so a record,
+ * its stream entry, the schedule and the counters change together or not
+ * at all. queue.c loads them with SCRIPT LOAD once per connection and calls
+ * them with EVALSHA (EVAL when Redis answers NOSCRIPT). Each script touches
+ * only the keys it is given in KEYS[]; the KEYS and ARGV of each are listed
+ * above its text in scripts.c. */
+#ifndef HERALD_QUEUE_SCRIPTS_H
+#define HERALD_QUEUE_SCRIPTS_H
+
+typedef enum {
+    QSCRIPT_ENQUEUE = 0,
+    QSCRIPT_BEGIN,
+    QSCRIPT_FINISH,
+    QSCRIPT_RELEASE,
+    QSCRIPT_PROMOTE,
+    QSCRIPT_RECLAIM,
+    QSCRIPT_LEASE,
+    QSCRIPT_UNLEASE,
+    QSCRIPT_DEAD_RETRY,
+    QSCRIPT_COUNT
+} queue_script_id;
+
+typedef struct queue_script {
+    const char *name;         /* for error messages */
+    const char *src;          /* Lua source */
+} queue_script;
+
+/* What RELEASE and RECLAIM return for one entry. */
+enum {
+    QSR_LEFT = 0,             /* left alone (leased, or not idle any more) */
+    QSR_REQUEUED = 1,         /* acked, deleted and added to its lane again */
+    QSR_HELD = 2,             /* marked uncertain */
+    QSR_DEAD = 3,             /* malformed or record missing: dead letter */
+    QSR_ACKED = 4             /* stale or finished: acked and deleted */
+};
+
+/* Indexed by queue_script_id. */
+extern const queue_script queue_scripts[QSCRIPT_COUNT];
+
+#endif

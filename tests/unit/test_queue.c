@@ -1,0 +1,841 @@
+/* test_queue.c -- queue/ against a real redis-server.
+ *
+ * Needs REDIS_SOCK (a unix socket of a private redis-server, as started by
+ * tests/lib.sh redis_start; tests/integration/queue_test.sh does it). Without
+ * it the binary says so and reports nothing run. A second hiredis context
+ * ("raw") plays the operator and the saboteur: it adds malformed entries,
+ * flushes the script cache, sets maxmemory, kills connections and finally
+ * SCANs every key to check that all of ours live under "{prefix}:". */
+#include "queue/queue.h"
+#include "tests/unit/test.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <hiredis/hiredis.h>
+
+#define P "htest"
+#define K(s) "{" P "}:" s
+
+static redisContext *raw;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static redisReply *R(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(raw, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+/* An integer reply of a raw command (-1 on error). */
+static long long RI(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(raw, fmt, ap);
+    va_end(ap);
+    long long v = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER)
+        v = r->element[0]->integer;           /* XPENDING summary */
+    freeReplyObject(r);
+    return v;
+}
+
+static void Rdo(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(raw, fmt, ap);
+    va_end(ap);
+    freeReplyObject(r);
+}
+
+static queue *open_q(const char *prefix)
+{
+    queue_opts o = {
+        .socket = getenv("REDIS_SOCK"), .prefix = prefix,
+        .connect_timeout_ms = 1000, .command_timeout_ms = 2000,
+        .retention_ms = 3600 * 1000, .idem_window_ms = 600 * 1000,
+    };
+    char err[256];
+    queue *q = queue_connect(&o, err, sizeof err);
+    if (!q)
+        fprintf(stderr, "queue_connect: %s\n", err);
+    return q;
+}
+
+static queue_new_msg msg(const char *key, tpl_lane lane, long long now)
+{
+    queue_new_msg m = {
+        .family = lane == LANE_URGENT ? "rights_notice" : "survey",
+        .template_name = "t1", .to = "+8613800138000",
+        .text = "【XX检察】您好\t测试", .encoding = "ucs2", .parts = 1,
+        .lane = lane, .vars_json = "{\"name\":\"张三\"}", .provider_code = "SMS_1",
+        .idem_key = key, .send_at_ms = 0, .now_ms = now,
+    };
+    return m;
+}
+
+static int enqueue1(queue *q, queue_new_msg m, char id[QUEUE_ID_MAX])
+{
+    queue_enq_result res;
+    int rc = queue_enqueue(q, &m, 1, &res);
+    if (rc == 0)
+        rc = res.status;
+    snprintf(id, QUEUE_ID_MAX, "%s", res.id);
+    return rc;
+}
+
+/* The record's string field, into buf. */
+static const char *field(queue *q, const char *id, const char *name, char *buf, size_t len)
+{
+    json_t *o = NULL;
+    buf[0] = '\0';
+    if (queue_get(q, id, &o) != 0)
+        return "(no record)";
+    json_t *v = json_object_get(o, name);
+    if (json_is_string(v))
+        snprintf(buf, len, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+    json_decref(o);
+    return buf;
+}
+
+/* Does the timeline hold an event with this status whose detail has `has`? */
+static int timeline_has(queue *q, const char *id, const char *status, const char *has)
+{
+    json_t *o = NULL, *e;
+    size_t i;
+    int found = 0;
+    if (queue_get(q, id, &o) != 0)
+        return 0;
+    json_array_foreach(json_object_get(o, "timeline"), i, e) {
+        const char *s = json_string_value(json_object_get(e, "status"));
+        const char *d = json_string_value(json_object_get(e, "detail"));
+        if (s && d && !strcmp(s, status) && strstr(d, has) && json_integer_value(json_object_get(e, "at")) > 0)
+            found = 1;
+    }
+    json_decref(o);
+    return found;
+}
+
+static void test_connect_errors(void)
+{
+    queue_opts o = { .socket = "/nonexistent/herald.sock", .prefix = P, .connect_timeout_ms = 200 };
+    char err[256] = "";
+    CHECK(queue_connect(&o, err, sizeof err) == NULL);
+    CHECK_HAS(err, "/nonexistent/herald.sock");
+    queue_opts b = { .socket = getenv("REDIS_SOCK"), .prefix = "a{b}" };
+    CHECK(queue_connect(&b, err, sizeof err) == NULL);
+    CHECK_HAS(err, "braces");
+    queue_free(NULL);
+}
+
+static void test_enqueue(queue *q)
+{
+    long long now = now_ms();
+    queue_new_msg m[3] = { msg("k1", LANE_URGENT, now), msg("k2", LANE_BULK, now),
+                           msg("k1", LANE_URGENT, now) };
+    queue_enq_result res[3];
+    CHECK_INT(queue_enqueue(q, m, 3, res), 0);
+    CHECK_INT(res[0].status, QUEUE_OK);
+    CHECK_INT(res[0].duplicate, 0);
+    CHECK_INT(res[1].duplicate, 0);
+    CHECK_INT(res[2].status, QUEUE_OK);
+    CHECK_INT(res[2].duplicate, 1);
+    CHECK_STR(res[2].id, res[0].id);
+    CHECK_INT(strlen(res[0].id), 22);
+    CHECK_INT(strspn(res[0].id, "0123456789abcdef"), 22);
+    CHECK(strcmp(res[0].id, res[1].id) != 0);
+    char id[QUEUE_ID_MAX], b[256];
+    CHECK_INT(queue_find_by_key(q, "k1", id), 0);
+    CHECK_STR(id, res[0].id);
+    CHECK_INT(queue_find_by_key(q, "nokey", id), QUEUE_ERR_NOTFOUND);
+
+    json_t *o = NULL;
+    CHECK_INT(queue_get(q, res[0].id, &o), 0);
+    CHECK_STR(json_string_value(json_object_get(o, "status")), "queued");
+    CHECK_STR(json_string_value(json_object_get(o, "lane")), "urgent");
+    CHECK_STR(json_string_value(json_object_get(o, "key")), "k1");
+    CHECK_STR(json_string_value(json_object_get(o, "text")), "【XX检察】您好\t测试");
+    CHECK(json_is_integer(json_object_get(o, "attempts")));
+    CHECK(json_is_integer(json_object_get(o, "created")));
+    CHECK_INT(json_integer_value(json_object_get(o, "created")), now);
+    CHECK(json_object_get(o, "tl") == NULL);
+    CHECK_INT(json_array_size(json_object_get(o, "timeline")), 1);
+    json_decref(o);
+    CHECK(timeline_has(q, res[1].id, "queued", "lane bulk"));
+    CHECK_INT(queue_get(q, "0000nosuch", &o), QUEUE_ERR_NOTFOUND);
+    CHECK(o == NULL);
+    CHECK(RI("PTTL %s", K("msg:") "x") == -2);
+    redisReply *r = R("PTTL " K("msg:%s"), res[0].id);
+    CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer > 3500 * 1000);
+    freeReplyObject(r);
+    CHECK(RI("PTTL " K("idem:k1")) > 500 * 1000);
+    CHECK_STR(field(q, res[0].id, "entry", b, sizeof b)[0] ? "set" : "", "set");
+
+    /* Leave the lanes empty for the next test: read and finish both. */
+    queue_entry e[4];
+    int n = 0;
+    CHECK_INT(queue_read(q, "w0", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(e[0].lane, LANE_URGENT);
+    CHECK_STR(e[0].msg_id, res[0].id);
+    queue_job j;
+    CHECK_INT(queue_begin_send(q, &e[0], "w0", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "a", .now_ms = now };
+    CHECK_INT(queue_finish(q, &e[0], e[0].msg_id, &out), 0);
+    CHECK_INT(queue_read(q, "w0", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(e[0].lane, LANE_BULK);
+    CHECK_INT(queue_begin_send(q, &e[0], "w0", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    CHECK_INT(queue_finish(q, &e[0], e[0].msg_id, &out), 0);
+}
+
+static void test_read_order_and_sent(queue *q)
+{
+    long long now = now_ms();
+    char bulk[QUEUE_ID_MAX], urg[QUEUE_ID_MAX], b[256];
+    CHECK_INT(enqueue1(q, msg("o-bulk", LANE_BULK, now), bulk), 0);
+    CHECK_INT(enqueue1(q, msg("o-urg", LANE_URGENT, now), urg), 0);
+    queue_entry e[4];
+    int n = -1;
+    CHECK_INT(queue_read(q, "w1", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_STR(e[0].msg_id, urg);
+    CHECK_INT(e[0].lane, LANE_URGENT);
+
+    queue_job j;
+    CHECK_INT(queue_begin_send(q, &e[0], "w1", now, 30000, &j), QUEUE_BEGIN_SEND);
+    CHECK_STR(j.id, urg);
+    CHECK_STR(j.to, "+8613800138000");
+    CHECK_STR(j.family, "rights_notice");
+    CHECK_STR(j.template_name, "t1");
+    CHECK_STR(j.encoding, "ucs2");
+    CHECK_STR(j.provider_code, "SMS_1");
+    CHECK_STR(j.vars_json, "{\"name\":\"张三\"}");
+    CHECK_INT(j.attempts, 1);
+    CHECK_INT(j.parts, 1);
+    CHECK_INT(j.lane, LANE_URGENT);
+    queue_job_clear(&j);
+    CHECK(j.id == NULL);
+    CHECK_STR(field(q, urg, "status", b, sizeof b), "sending");
+    CHECK_STR(field(q, urg, "owner", b, sizeof b), "w1");
+    /* Another reader of the same entry: skipped, entry not acked. */
+    CHECK_INT(queue_begin_send(q, &e[0], "w2", now, 30000, &j), QUEUE_BEGIN_SKIP);
+    CHECK_HAS(queue_errstr(q), "being sent by w1");
+    CHECK_INT(RI("XPENDING " K("lane:urgent") " herald"), 1);
+
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "aliyun", .refs = "BIZ1,BIZ2",
+                          .now_ms = now + 5 };
+    CHECK_INT(queue_finish(q, &e[0], urg, &out), 0);
+    CHECK_STR(field(q, urg, "status", b, sizeof b), "sent");
+    CHECK_STR(field(q, urg, "route", b, sizeof b), "aliyun");
+    CHECK_STR(field(q, urg, "refs", b, sizeof b), "BIZ1,BIZ2");
+    CHECK(timeline_has(q, urg, "sent", "via aliyun: BIZ1,BIZ2"));
+    CHECK_INT(queue_finish(q, &e[0], urg, &out), QUEUE_ERR_STATE);
+    CHECK_INT(RI("XLEN " K("lane:urgent")), 0);
+    CHECK_INT(RI("XPENDING " K("lane:urgent") " herald"), 0);
+    CHECK_INT(RI("HGET " K("stats") " sent:rights_notice:aliyun"), -1); /* a string */
+    redisReply *r = R("HGET " K("stats") " sent:rights_notice:aliyun");
+    CHECK(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "1"));
+    freeReplyObject(r);
+    CHECK_INT(queue_finish(q, &e[0], "0000nosuch", &out), QUEUE_ERR_NOTFOUND);
+
+    /* The bulk one comes next. */
+    CHECK_INT(queue_read(q, "w1", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_STR(e[0].msg_id, bulk);
+    CHECK_INT(e[0].lane, LANE_BULK);
+
+    /* retry -> schedule -> promote -> dead -> operator retry */
+    CHECK_INT(queue_begin_send(q, &e[0], "w1", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    queue_outcome rt = { .kind = QUEUE_OUT_RETRY, .route = "modem1", .detail = "modem\tbusy\n",
+                         .retry_at_ms = now + 1000, .now_ms = now };
+    CHECK_INT(queue_finish(q, &e[0], bulk, &rt), 0);
+    CHECK_STR(field(q, bulk, "status", b, sizeof b), "queued");
+    CHECK_STR(field(q, bulk, "error", b, sizeof b), "modem\tbusy\n");
+    CHECK(timeline_has(q, bulk, "retry", "modem busy"));
+    CHECK_INT(RI("ZCARD " K("sched")), 1);
+    CHECK_INT(RI("XLEN " K("lane:bulk")), 0);
+    int promoted = -1;
+    CHECK_INT(queue_promote_due(q, now + 500, 10, &promoted), 0);
+    CHECK_INT(promoted, 0);
+    CHECK_INT(queue_promote_due(q, now + 1000, 10, &promoted), 0);
+    CHECK_INT(promoted, 1);
+    CHECK(timeline_has(q, bulk, "promoted", "to lane bulk"));
+    CHECK_INT(queue_read(q, "w1", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_STR(e[0].msg_id, bulk);
+    CHECK_INT(queue_begin_send(q, &e[0], "w1", now, 30000, &j), QUEUE_BEGIN_SEND);
+    CHECK_INT(j.attempts, 2);
+    queue_job_clear(&j);
+    queue_outcome dd = { .kind = QUEUE_OUT_DEAD, .route = "modem1", .detail = "invalid number",
+                         .now_ms = now + 2000 };
+    CHECK_INT(queue_finish(q, &e[0], bulk, &dd), 0);
+    CHECK_STR(field(q, bulk, "status", b, sizeof b), "dead");
+    CHECK_INT(RI("XLEN " K("lane:bulk")), 0);
+
+    json_t *dl = NULL;
+    CHECK_INT(queue_dead_list(q, 10, &dl), 0);
+    CHECK_INT(json_array_size(dl), 1);
+    json_t *d0 = json_array_get(dl, 0);
+    CHECK_STR(json_string_value(json_object_get(d0, "id")), bulk);
+    CHECK_STR(json_string_value(json_object_get(d0, "reason")), "invalid number");
+    CHECK_STR(json_string_value(json_object_get(d0, "lane")), "bulk");
+    CHECK_STR(json_string_value(json_object_get(d0, "family")), "survey");
+    CHECK_INT(json_integer_value(json_object_get(d0, "at")), now + 2000);
+    CHECK(json_is_string(json_object_get(d0, "entry")));
+    json_decref(dl);
+
+    CHECK_INT(queue_dead_retry(q, bulk, now + 3000), 0);
+    CHECK_STR(field(q, bulk, "status", b, sizeof b), "queued");
+    CHECK_STR(field(q, bulk, "attempts", b, sizeof b), "0");
+    CHECK_STR(field(q, bulk, "error", b, sizeof b), "");
+    CHECK(timeline_has(q, bulk, "queued", "retried by operator"));
+    CHECK_INT(RI("XLEN " K("dead")), 0);
+    CHECK_INT(queue_dead_retry(q, bulk, now), QUEUE_ERR_STATE);
+    CHECK_INT(queue_dead_retry(q, "0000nosuch", now), QUEUE_ERR_NOTFOUND);
+    CHECK_INT(queue_read(q, "w1", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(queue_begin_send(q, &e[0], "w1", now, 30000, &j), QUEUE_BEGIN_SEND);
+    CHECK_INT(j.attempts, 1);
+    queue_job_clear(&j);
+    CHECK_INT(queue_finish(q, &e[0], bulk, &out), 0);
+
+    json_t *st = NULL;
+    CHECK_INT(queue_stats(q, now, &st), 0);
+    json_t *ctr = json_object_get(st, "counters");
+    CHECK_INT(json_integer_value(json_object_get(ctr, "retry:survey:modem1")), 1);
+    CHECK_INT(json_integer_value(json_object_get(ctr, "dead:survey:modem1")), 1);
+    CHECK_INT(json_integer_value(json_object_get(ctr, "sent:survey:aliyun")), 1);
+    json_decref(st);
+}
+
+static void test_scheduled(queue *q)
+{
+    long long now = now_ms();
+    char id[QUEUE_ID_MAX], b[256];
+    queue_new_msg m = msg("sched-1", LANE_URGENT, now);
+    m.send_at_ms = now + 60000;
+    CHECK_INT(enqueue1(q, m, id), 0);
+    CHECK(timeline_has(q, id, "scheduled", "for "));
+    CHECK_STR(field(q, id, "send_at", b, sizeof b), (snprintf(b, sizeof b, "%lld", now + 60000), b));
+    CHECK_INT(RI("ZCARD " K("sched")), 1);
+    CHECK_INT(RI("XLEN " K("lane:urgent")), 0);
+
+    queue *q2 = open_q(P);
+    CHECK(q2 != NULL);
+    int p1 = -1, p2 = -1;
+    CHECK_INT(queue_promote_due(q, now + 1000, 10, &p1), 0);
+    CHECK_INT(p1, 0);
+    CHECK_INT(queue_promote_due(q, now + 60000, 10, &p1), 0);
+    CHECK_INT(queue_promote_due(q2, now + 60000, 10, &p2), 0);
+    CHECK_INT(p1, 1);
+    CHECK_INT(p2, 0);
+    CHECK_INT(RI("XLEN " K("lane:urgent")), 1);
+    CHECK_INT(RI("ZCARD " K("sched")), 0);
+
+    /* A scheduled id whose record expired: dropped, not counted. */
+    Rdo("ZADD " K("sched") " 1 0000expired");
+    CHECK_INT(queue_promote_due(q2, now, 10, &p2), 0);
+    CHECK_INT(p2, 0);
+    CHECK_INT(RI("ZCARD " K("sched")), 0);
+    queue_free(q2);
+
+    queue_entry e[2];
+    int n;
+    queue_job j;
+    CHECK_INT(queue_read(q, "w3", 2, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(queue_begin_send(q, &e[0], "w3", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "x", .now_ms = now };
+    CHECK_INT(queue_finish(q, &e[0], id, &out), 0);
+}
+
+/* Two gateways promote the same due messages at the same time. */
+typedef struct promoter { int total, rc; } promoter;
+
+static void *promote_thread(void *arg)
+{
+    promoter *p = arg;
+    queue *q = open_q(P);
+    if (!q) {
+        p->rc = -1;
+        return NULL;
+    }
+    for (int i = 0; i < 40; i++) {
+        int k = 0;
+        if ((p->rc = queue_promote_due(q, now_ms() + 120000, 3, &k)) != 0)
+            break;
+        p->total += k;
+    }
+    queue_free(q);
+    return NULL;
+}
+
+static void test_promote_race(queue *q)
+{
+    long long now = now_ms();
+    enum { N = 60 };
+    queue_new_msg m[N];
+    queue_enq_result res[N];
+    char keys[N][24];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "race-%d", i);
+        m[i] = msg(keys[i], i % 2 ? LANE_BULK : LANE_URGENT, now);
+        m[i].send_at_ms = now + 1000 + i;
+    }
+    CHECK_INT(queue_enqueue(q, m, N, res), 0);
+    CHECK_INT(RI("ZCARD " K("sched")), N);
+    promoter a = { 0, 0 }, b = { 0, 0 };
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, promote_thread, &a);
+    pthread_create(&tb, NULL, promote_thread, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    CHECK_INT(a.rc, 0);
+    CHECK_INT(b.rc, 0);
+    CHECK_INT(a.total + b.total, N);
+    CHECK_INT(RI("XLEN " K("lane:urgent")) + RI("XLEN " K("lane:bulk")), N);
+    CHECK_INT(RI("ZCARD " K("sched")), 0);
+    /* Drain through the workers' path. */
+    queue_entry e[N];
+    int n, done = 0;
+    queue_job j;
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "x", .now_ms = now };
+    while (queue_read(q, "w9", N, 0, e, &n) == 0 && n > 0)
+        for (int i = 0; i < n; i++) {
+            done += queue_begin_send(q, &e[i], "w9", now, 30000, &j) == QUEUE_BEGIN_SEND;
+            queue_job_clear(&j);
+            queue_finish(q, &e[i], e[i].msg_id, &out);
+        }
+    CHECK_INT(done, N);
+}
+
+/* A lane deleted by hand takes its group with it: the queue makes it again. */
+static void test_lane_deleted(queue *q)
+{
+    long long now = now_ms();
+    char id[QUEUE_ID_MAX];
+    Rdo("DEL " K("lane:bulk"));
+    queue_entry e[2];
+    int n = -1;
+    CHECK_INT(queue_read(q, "w10", 2, 0, e, &n), 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(enqueue1(q, msg("del-1", LANE_BULK, now), id), 0);
+    CHECK_INT(queue_read(q, "w10", 2, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    queue_job j;
+    CHECK_INT(queue_begin_send(q, &e[0], "w10", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "x", .now_ms = now };
+    CHECK_INT(queue_finish(q, &e[0], id, &out), 0);
+}
+
+static void test_stale_and_malformed(queue *q)
+{
+    long long now = now_ms();
+    char id[QUEUE_ID_MAX], b[256];
+    CHECK_INT(enqueue1(q, msg("stale-1", LANE_URGENT, now), id), 0);
+    /* A second entry for the same message (as a crash between steps of a
+     * non-atomic writer could leave): begin_send skips and drops it. */
+    Rdo("XADD " K("lane:urgent") " * id %s", id);
+    Rdo("XADD " K("lane:urgent") " * foo bar");
+    Rdo("XADD " K("lane:urgent") " * id 0000gone00");
+    Rdo("XADD " K("lane:urgent") " * id ../../etc");
+    queue_entry e[8];
+    int n;
+    CHECK_INT(queue_read(q, "w4", 8, 0, e, &n), 0);
+    CHECK_INT(n, 5);
+    CHECK_STR(e[0].msg_id, id);
+    CHECK_STR(e[1].msg_id, id);
+    CHECK_STR(e[2].msg_id, "");
+    CHECK_STR(e[3].msg_id, "0000gone00");
+    CHECK_STR(e[4].msg_id, "");
+    queue_job j;
+    CHECK_INT(queue_begin_send(q, &e[1], "w4", now, 30000, &j), QUEUE_BEGIN_SKIP);
+    CHECK_HAS(queue_errstr(q), "stale");
+    CHECK_INT(queue_begin_send(q, &e[2], "w4", now, 30000, &j), QUEUE_BEGIN_DEAD);
+    CHECK_HAS(queue_errstr(q), "malformed");
+    CHECK_INT(queue_begin_send(q, &e[3], "w4", now, 30000, &j), QUEUE_BEGIN_DEAD);
+    CHECK_HAS(queue_errstr(q), "record missing");
+    CHECK_INT(queue_begin_send(q, &e[4], "w4", now, 30000, &j), QUEUE_BEGIN_DEAD);
+    CHECK_INT(RI("XLEN " K("lane:urgent")), 1);
+    CHECK_INT(RI("XPENDING " K("lane:urgent") " herald"), 1);
+    json_t *dl = NULL;
+    CHECK_INT(queue_dead_list(q, 2, &dl), 0);
+    CHECK_INT(json_array_size(dl), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(dl, 0), "reason")),
+              "malformed stream entry: no valid id field");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(dl, 1), "id")), "0000gone00");
+    json_decref(dl);
+    CHECK_INT(RI("XLEN " K("dead")), 3);
+
+    CHECK_INT(queue_begin_send(q, &e[0], "w4", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "x", .now_ms = now };
+    CHECK_INT(queue_finish(q, &e[0], id, &out), 0);
+    /* A finished message read again from a stray entry: skipped. */
+    Rdo("XADD " K("lane:urgent") " * id %s", id);
+    CHECK_INT(queue_read(q, "w4", 8, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(queue_begin_send(q, &e[0], "w4", now, 30000, &j), QUEUE_BEGIN_SKIP);
+    CHECK_INT(RI("XLEN " K("lane:urgent")), 0);
+    CHECK_STR(field(q, id, "status", b, sizeof b), "sent");
+    Rdo("DEL " K("dead"));
+}
+
+static void test_release(queue *q)
+{
+    long long now = now_ms();
+    char a[QUEUE_ID_MAX], c[QUEUE_ID_MAX];
+    CHECK_INT(enqueue1(q, msg("rel-1", LANE_BULK, now), a), 0);
+    CHECK_INT(enqueue1(q, msg("rel-2", LANE_BULK, now), c), 0);
+    queue_entry e[4], e2[4];
+    int n;
+    CHECK_INT(queue_read(q, "w5", 1, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_STR(e[0].msg_id, a);
+    CHECK_INT(queue_release(q, e, 1, now), 0);
+    CHECK_INT(RI("XLEN " K("lane:bulk")), 2);
+    CHECK_INT(RI("XPENDING " K("lane:bulk") " herald"), 0);
+    CHECK(timeline_has(q, a, "requeued", "released"));
+    /* It went to the end of its lane. */
+    CHECK_INT(queue_read(q, "w5", 4, 0, e2, &n), 0);
+    CHECK_INT(n, 2);
+    CHECK_STR(e2[0].msg_id, c);
+    CHECK_STR(e2[1].msg_id, a);
+    CHECK(strcmp(e2[1].entry_id, e[0].entry_id) != 0);
+    /* The old entry is stale now. */
+    queue_job j;
+    CHECK_INT(queue_begin_send(q, &e[0], "w5", now, 30000, &j), QUEUE_BEGIN_SKIP);
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "x", .now_ms = now };
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(queue_begin_send(q, &e2[i], "w5", now, 30000, &j), QUEUE_BEGIN_SEND);
+        queue_job_clear(&j);
+        CHECK_INT(queue_finish(q, &e2[i], e2[i].msg_id, &out), 0);
+    }
+    CHECK_INT(RI("XLEN " K("lane:bulk")), 0);
+}
+
+static void test_reclaim(queue *q)
+{
+    long long now = now_ms();
+    char a[QUEUE_ID_MAX], b[256];
+    int req = -1, held = -1, n;
+    queue_entry e[4];
+    queue_job j;
+
+    /* resend: a worker began, then died; its lease of 1 ms expired. */
+    CHECK_INT(enqueue1(q, msg("rc-1", LANE_URGENT, now), a), 0);
+    CHECK_INT(queue_read(q, "gwA-1", 4, 0, e, &n), 0);
+    CHECK_INT(queue_begin_send(q, &e[0], "gwA-1", now, 1, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    CHECK_INT(queue_reclaim(q, LANE_URGENT, 0, NULL, RECLAIM_RESEND, now + 100, &req, &held), 0);
+    CHECK_INT(req, 1);
+    CHECK_INT(held, 0);
+    CHECK_STR(field(q, a, "status", b, sizeof b), "queued");
+    CHECK(timeline_has(q, a, "queued", "reclaimed after a crash: perhaps sent, resending"));
+    CHECK_INT(RI("XPENDING " K("lane:urgent") " herald"), 0);
+    CHECK_INT(RI("XLEN " K("lane:urgent")), 1);
+
+    /* A valid lease is left alone, whatever the policy. */
+    CHECK_INT(queue_read(q, "gwA-1", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(queue_begin_send(q, &e[0], "gwA-1", now, 60000, &j), QUEUE_BEGIN_SEND);
+    CHECK_INT(j.attempts, 2);
+    queue_job_clear(&j);
+    CHECK_INT(queue_reclaim(q, LANE_URGENT, 0, NULL, RECLAIM_HOLD, now + 100, &req, &held), 0);
+    CHECK_INT(req + held, 0);
+    CHECK_STR(field(q, a, "status", b, sizeof b), "sending");
+    CHECK_INT(RI("XPENDING " K("lane:urgent") " herald"), 1);
+    /* min_idle is honoured too (the entry was just read). */
+    CHECK_INT(queue_reclaim(q, LANE_URGENT, 600000, NULL, RECLAIM_HOLD, now + 120000, &req, &held), 0);
+    CHECK_INT(req + held, 0);
+
+    /* hold: after the lease, the message becomes uncertain. */
+    CHECK_INT(queue_reclaim(q, LANE_URGENT, 0, NULL, RECLAIM_HOLD, now + 120000, &req, &held), 0);
+    CHECK_INT(held, 1);
+    CHECK_INT(req, 0);
+    CHECK_STR(field(q, a, "status", b, sizeof b), "uncertain");
+    CHECK(timeline_has(q, a, "uncertain", "perhaps sent"));
+    CHECK_INT(RI("ZCARD " K("uncertain")), 1);
+    CHECK_INT(RI("XLEN " K("lane:urgent")), 0);
+    CHECK_INT(RI("XPENDING " K("lane:urgent") " herald"), 0);
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "x", .now_ms = now };
+    CHECK_INT(queue_finish(q, &e[0], a, &out), QUEUE_ERR_STATE);   /* too late */
+
+    json_t *st = NULL;
+    CHECK_INT(queue_stats(q, now, &st), 0);
+    CHECK_INT(json_integer_value(json_object_get(st, "uncertain")), 1);
+    json_decref(st);
+    /* The operator decides to resend it. */
+    CHECK_INT(queue_dead_retry(q, a, now + 130000), 0);
+    CHECK_INT(RI("ZCARD " K("uncertain")), 0);
+    CHECK_INT(queue_read(q, "gwA-1", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(queue_begin_send(q, &e[0], "gwA-1", now, 60000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    CHECK_INT(queue_finish(q, &e[0], a, &out), 0);
+
+    /* consumer_prefix: start-up recovery of this instance's entries only. */
+    char g[QUEUE_ID_MAX], h[QUEUE_ID_MAX];
+    CHECK_INT(enqueue1(q, msg("rc-g", LANE_BULK, now), g), 0);
+    CHECK_INT(enqueue1(q, msg("rc-h", LANE_BULK, now), h), 0);
+    queue_entry eg, eh;
+    CHECK_INT(queue_read_lane(q, LANE_BULK, "gwA-2", 1, 0, &eg, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(queue_read_lane(q, LANE_BULK, "gwB-1", 1, 0, &eh, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_STR(eg.msg_id, g);
+    CHECK_STR(eh.msg_id, h);
+    CHECK_INT(queue_reclaim(q, LANE_BULK, 600000, "gwA-", RECLAIM_HOLD, now, &req, &held), 0);
+    CHECK_INT(req, 1);
+    CHECK_INT(held, 0);
+    CHECK(timeline_has(q, g, "requeued", "reader stopped"));
+    CHECK_INT(RI("XPENDING " K("lane:bulk") " herald"), 1);
+    CHECK_INT(queue_begin_send(q, &eh, "gwB-1", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    CHECK_INT(queue_finish(q, &eh, h, &out), 0);
+    CHECK_INT(queue_read_lane(q, LANE_BULK, "gwA-1", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_STR(e[0].msg_id, g);
+    CHECK_INT(queue_begin_send(q, &e[0], "gwA-1", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    CHECK_INT(queue_finish(q, &e[0], g, &out), 0);
+
+    /* Nothing pending, nothing done; NULL counters are allowed. */
+    CHECK_INT(queue_reclaim(q, LANE_BULK, 0, NULL, RECLAIM_RESEND, now, NULL, NULL), 0);
+}
+
+static void test_stats(queue *q)
+{
+    long long now = now_ms();
+    char a[QUEUE_ID_MAX];
+    CHECK_INT(enqueue1(q, msg("st-1", LANE_URGENT, now), a), 0);
+    CHECK_INT(enqueue1(q, msg("st-2", LANE_URGENT, now), a), 0);
+    queue_entry e[1];
+    int n;
+    CHECK_INT(queue_read(q, "w6", 1, 0, e, &n), 0);
+    json_t *st = NULL;
+    CHECK_INT(queue_stats(q, now + 5000, &st), 0);
+    json_t *u = json_object_get(json_object_get(st, "lanes"), "urgent");
+    json_t *bk = json_object_get(json_object_get(st, "lanes"), "bulk");
+    CHECK_INT(json_integer_value(json_object_get(u, "depth")), 2);
+    CHECK_INT(json_integer_value(json_object_get(u, "pending")), 1);
+    CHECK(json_integer_value(json_object_get(u, "oldest_age_ms")) >= 4000);
+    CHECK_INT(json_integer_value(json_object_get(bk, "depth")), 0);
+    CHECK_INT(json_integer_value(json_object_get(bk, "oldest_age_ms")), 0);
+    CHECK(json_is_integer(json_object_get(st, "scheduled")));
+    CHECK(json_is_integer(json_object_get(st, "dead")));
+    CHECK(json_is_object(json_object_get(st, "counters")));
+    json_decref(st);
+    CHECK_INT(queue_release(q, e, 1, now), 0);
+    /* Drain. */
+    queue_entry d[4];
+    queue_job j;
+    CHECK_INT(queue_read(q, "w6", 4, 0, d, &n), 0);
+    CHECK_INT(n, 2);
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "x", .now_ms = now };
+    for (int i = 0; i < n; i++) {
+        CHECK_INT(queue_begin_send(q, &d[i], "w6", now, 30000, &j), QUEUE_BEGIN_SEND);
+        queue_job_clear(&j);
+        CHECK_INT(queue_finish(q, &d[i], d[i].msg_id, &out), 0);
+    }
+}
+
+static void test_block(queue *q)
+{
+    queue_entry e[2];
+    int n = -1;
+    long long t0 = now_ms();
+    CHECK_INT(queue_read(q, "w7", 2, 200, e, &n), 0);
+    long long dt = now_ms() - t0;
+    CHECK_INT(n, 0);
+    CHECK(dt >= 150 && dt < 1500);
+}
+
+static void test_lease_inbound(queue *q)
+{
+    CHECK_INT(queue_instance_lease(q, "gw1", "tokA", 10000, NULL), 0);
+    CHECK_INT(queue_instance_lease(q, "gw1", "tokB", 10000, NULL), 1);
+    CHECK_HAS(queue_errstr(q), "gw1");
+    CHECK_INT(queue_instance_lease(q, "gw1", "tokA", 20000, NULL), 0);
+    CHECK(RI("PTTL " K("gw:gw1")) > 10000);
+    CHECK_INT(queue_instance_release(q, "gw1", "tokB"), 1);
+    CHECK_INT(queue_instance_release(q, "gw1", "tokA"), 0);
+    CHECK_INT(RI("EXISTS " K("gw:gw1")), 0);
+    CHECK_INT(queue_instance_lease(q, "gw1", "tokB", 10000, NULL), 0);
+    CHECK_INT(queue_instance_release(q, "gw1", "tokB"), 0);
+    /* a holder known dead is taken over at once; a live one is not */
+    char holder[64];
+    CHECK_INT(queue_instance_holder(q, "gw1", holder, sizeof holder), 0);
+    CHECK_STR(holder, "");
+    CHECK_INT(queue_instance_lease(q, "gw1", "tokC", 10000, NULL), 0);
+    CHECK_INT(queue_instance_holder(q, "gw1", holder, sizeof holder), 0);
+    CHECK_STR(holder, "tokC");
+    CHECK_INT(queue_instance_lease(q, "gw1", "tokD", 10000, "tokX"), 1);
+    CHECK_INT(queue_instance_lease(q, "gw1", "tokD", 10000, "tokC"), 0);
+    CHECK_INT(queue_instance_holder(q, "gw1", holder, sizeof holder), 0);
+    CHECK_STR(holder, "tokD");
+    CHECK_INT(queue_instance_release(q, "gw1", "tokD"), 0);
+
+    CHECK_INT(queue_inbound_add(q, "modem1", "+8613800138000", "1121", now_ms()), 0);
+    CHECK_INT(queue_inbound_add(q, "modem1", "+8613800138001", "满意", now_ms()), 0);
+    CHECK_INT(RI("XLEN " K("inbound")), 2);
+}
+
+static void test_noscript_oom_reconnect(queue *q)
+{
+    long long now = now_ms();
+    char id[QUEUE_ID_MAX], b[256];
+    /* The script cache is flushed under us: EVAL takes over. */
+    Rdo("SCRIPT FLUSH");
+    queue_new_msg m[2] = { msg("ns-1", LANE_URGENT, now), msg("ns-2", LANE_URGENT, now) };
+    queue_enq_result res[2];
+    CHECK_INT(queue_enqueue(q, m, 2, res), 0);
+    CHECK_INT(res[0].status, 0);
+    CHECK_INT(res[1].status, 0);
+    Rdo("SCRIPT FLUSH");
+    queue_entry e[2];
+    int n;
+    queue_job j;
+    CHECK_INT(queue_read(q, "w8", 2, 0, e, &n), 0);
+    CHECK_INT(n, 2);
+    CHECK_INT(queue_begin_send(q, &e[0], "w8", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    CHECK_INT(queue_begin_send(q, &e[1], "w8", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+
+    /* At maxmemory a new message is refused with Redis's words... */
+    Rdo("CONFIG SET maxmemory 1");
+    CHECK_INT(enqueue1(q, msg("oom-1", LANE_URGENT, now), id), QUEUE_ERR_REFUSED);
+    CHECK_HAS(queue_errstr(q), "OOM");
+    CHECK_INT(RI("EXISTS " K("idem:oom-1")), 0);
+    /* ...but the outcome of a message already sent is still recorded. */
+    Rdo("SCRIPT FLUSH");
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "x", .now_ms = now };
+    CHECK_INT(queue_finish(q, &e[0], e[0].msg_id, &out), 0);
+    Rdo("CONFIG SET maxmemory 0");
+    CHECK_STR(field(q, e[0].msg_id, "status", b, sizeof b), "sent");
+    CHECK_INT(queue_finish(q, &e[1], e[1].msg_id, &out), 0);
+
+    /* The server drops our connection: one call fails, the next reconnects. */
+    Rdo("CLIENT KILL TYPE normal SKIPME yes");
+    json_t *o = NULL;
+    CHECK_INT(queue_get(q, e[0].msg_id, &o), QUEUE_ERR_CONN);
+    CHECK_HAS(queue_errstr(q), getenv("REDIS_SOCK"));
+    CHECK_INT(queue_get(q, e[0].msg_id, &o), 0);
+    json_decref(o);
+}
+
+static void test_keys(void)
+{
+    /* Every key is ours under "{htest}:" or the foreign one we planted. */
+    unsigned long long cursor = 0;
+    int ours = 0, foreign = 0, stray = 0;
+    do {
+        redisReply *r = R("SCAN %llu COUNT 100", cursor);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            CHECK(0);
+            return;
+        }
+        cursor = strtoull(r->element[0]->str, NULL, 10);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const char *k = r->element[1]->element[i]->str;
+            if (!strncmp(k, "{" P "}:", strlen(P) + 3))
+                ours++;
+            else if (!strcmp(k, "foreign:key"))
+                foreign++;
+            else {
+                stray++;
+                fprintf(stderr, "stray key: %s\n", k);
+            }
+        }
+        freeReplyObject(r);
+    } while (cursor != 0);
+    CHECK(ours > 5);
+    CHECK_INT(foreign, 1);
+    CHECK_INT(stray, 0);
+    /* And the ones the layout promises are there, found by SCAN MATCH. */
+    int lanes = 0, stats = 0;
+    cursor = 0;
+    do {
+        redisReply *r = R("SCAN %llu MATCH %s COUNT 100", cursor, "{" P "}:*");
+        cursor = strtoull(r->element[0]->str, NULL, 10);
+        for (size_t i = 0; i < r->element[1]->elements; i++) {
+            const char *k = r->element[1]->element[i]->str;
+            lanes += !strcmp(k, K("lane:urgent")) || !strcmp(k, K("lane:bulk"));
+            stats += !strcmp(k, K("stats")) || !strcmp(k, K("inbound"));
+        }
+        freeReplyObject(r);
+    } while (cursor != 0);
+    CHECK_INT(lanes, 2);
+    CHECK_INT(stats, 2);
+}
+
+int main(void)
+{
+    const char *sock = getenv("REDIS_SOCK");
+    if (!sock || !sock[0]) {
+        printf("test_queue: REDIS_SOCK not set (run tests/integration/queue_test.sh); skipped\n");
+        return TEST_REPORT();
+    }
+    /* hiredis writes with write(2): a socket closed by the server raises
+     * SIGPIPE, which the gateway ignores too (see queue.h). */
+    signal(SIGPIPE, SIG_IGN);
+    struct timeval tv = { 2, 0 };
+    raw = redisConnectUnixWithTimeout(sock, tv);
+    if (!raw || raw->err) {
+        fprintf(stderr, "cannot connect to %s\n", sock);
+        return 1;
+    }
+    Rdo("SET foreign:key untouched");
+
+    test_connect_errors();
+    queue *q = open_q(P);
+    CHECK(q != NULL);
+    if (!q)
+        return TEST_REPORT();
+    test_enqueue(q);
+    test_read_order_and_sent(q);
+    test_scheduled(q);
+    test_promote_race(q);
+    test_lane_deleted(q);
+    test_stale_and_malformed(q);
+    test_release(q);
+    test_reclaim(q);
+    test_stats(q);
+    test_block(q);
+    test_lease_inbound(q);
+    test_noscript_oom_reconnect(q);
+    queue_free(q);
+    /* The raw connection was killed with the others: reopen it. */
+    redisFree(raw);
+    raw = redisConnectUnixWithTimeout(sock, tv);
+    test_keys();
+    redisReply *r = R("GET foreign:key");
+    CHECK(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "untouched"));
+    freeReplyObject(r);
+    redisFree(raw);
+    return TEST_REPORT();
+}
