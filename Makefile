@@ -70,7 +70,7 @@ run: deps $(BUILD)/herald
 
 # Tests build into build/san with both sanitizers, so a plain `make` build
 # is never mixed with instrumented objects.
-test: deps
+test: deps $(BUILD)/herald
 	@$(MAKE) --no-print-directory SANITIZER=1 BUILD=build/san build/san/herald \
 	    $(UNIT_BIN:$(BUILD)/%=build/san/%) $(EMU_BIN:$(BUILD)/%=build/san/%) \
 	    $(TOOL_BIN:$(BUILD)/%=build/san/%)

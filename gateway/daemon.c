@@ -440,7 +440,8 @@ static int take_lease(gw_daemon *d, queue *q, const sigset_t *sigs)
             rc = queue_instance_lease(q, inst, d->token, ttl, holder);
             if (rc == 0) {
                 gw_log(LOG_WARN, "gateway", "instance '%s': took over the lease of a gateway that died "
-                       "(pid %s)", inst, strchr(holder, '/') + 1);
+                       "(pid %.*s)", inst, (int)strcspn(strchr(holder, '/') + 1, "/"),
+                       strchr(holder, '/') + 1);
                 return 0;
             }
             if (rc != 1)

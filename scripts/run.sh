@@ -33,10 +33,14 @@ CONF
         fi
         sleep 0.1
     done
-    HERALD_REDIS_SOCKET=$sock
-    export HERALD_REDIS_SOCKET
     echo "herald: private redis-server running (stop it with: redis-cli -s $sock shutdown)"
-    echo "herald: in the second terminal, first run: export HERALD_REDIS_SOCKET=$sock"
+    # The shipped config names this socket; a config naming another Redis
+    # is pointed here through the environment, in this shell and the next.
+    if ! $HERALD -c "$CONF" ping >/dev/null 2>&1; then
+        HERALD_REDIS_SOCKET=$sock
+        export HERALD_REDIS_SOCKET
+        echo "herald: in the second terminal, first run: export HERALD_REDIS_SOCKET=$sock"
+    fi
 fi
 
 cat <<MSG

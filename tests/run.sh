@@ -18,6 +18,8 @@ cleanup() { redis_stop; rm -rf "$TMP"; }
 trap cleanup EXIT
 
 export HERALD=$ROOT/$BUILD/herald
+# the plain (not sanitized) build, for the test under valgrind
+export HERALD_PLAIN=${HERALD_PLAIN:-$ROOT/build/herald}
 export EMULATORS=$ROOT/$BUILD/emulators
 export TOOLS=$ROOT/$BUILD/tools
 export PATH=$TOOLS:$PATH
