@@ -703,17 +703,26 @@ int queue_enqueue(queue *q, const queue_new_msg *msgs, size_t n, queue_enq_resul
     return 0;
 }
 
-int queue_find_by_key(queue *q, const char *idem_key, char id[QUEUE_ID_MAX])
+/* GET of one key: the reply (string or nil), or NULL with *rc set. */
+static redisReply *get_key(queue *q, key_kind k, const char *suffix, const char *what, int *rc)
 {
     clearerr_q(q);
     cmd c;
     cmd_init(&c);
     cmd_str(&c, "GET");
-    key_push(&c, q, K_IDEM, idem_key);
-    redisReply *r = run(q, &c, "GET idem");
+    key_push(&c, q, k, suffix);
+    redisReply *r = run(q, &c, what);
     cmd_free(&c);
-    int rc = check(q, r, "looking up an idempotency key");
-    if (rc)
+    *rc = check(q, r, what);
+    return *rc ? NULL : r;
+}
+
+int queue_find_by_key(
+queue *q, const char *idem_key, char id[QUEUE_ID_MAX])
+{
+    int rc;
+    redisReply *r = get_key(q, K_IDEM, idem_key, "looking up an idempotency key", &rc);
+    if (!r)
         return rc;
     if (r->type == REDIS_REPLY_NIL) {
         rc = QUEUE_ERR_NOTFOUND;
@@ -1313,15 +1322,9 @@ int queue_instance_lease(queue *q, const char *instance, const char *token, long
 
 int queue_instance_holder(queue *q, const char *instance, char *buf, size_t len)
 {
-    clearerr_q(q);
-    cmd c;
-    cmd_init(&c);
-    cmd_str(&c, "GET");
-    key_push(&c, q, K_GW, instance);
-    redisReply *r = run(q, &c, "instance holder");
-    cmd_free(&c);
-    int rc = check(q, r, "instance holder");
-    if (rc)
+    int rc;
+    redisReply *r = get_key(q, K_GW, instance, "instance holder", &rc);
+    if (!r)
         return rc;
     if (len)
         buf[0] = '\0';
