@@ -173,7 +173,18 @@ static int flush_batch(queue *q, batch_item *items, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         if (res[i].status < 0) {
-            printf("{\"line\":%ld,\"error\":\"refused by redis\"}\n", items[i].line);
+            /* not the line's fault: Redis refused the write (out of
+             * memory, a read-only replica, a disk error) */
+            char why[600];
+            snprintf(why, sizeof why, "redis refused the message: %s", queue_errstr(q));
+            json_t *e = json_pack("{s:I, s:s}", "line", (json_int_t)items[i].line, "error", why);
+            char *es = e ? json_dumps(e, JSON_COMPACT) : NULL;
+            if (es)
+                puts(es);
+            free(es);
+            json_decref(e);
+            if (!rc)
+                fprintf(stderr, "herald: line %ld: %s\n", items[i].line, why);
             rc = 1;
         } else {
             printf("{\"line\":%ld,\"id\":\"%s\",\"parts\":%d,\"encoding\":\"%s\",\"duplicate\":%s}\n",
@@ -200,7 +211,7 @@ static int enqueue_batch(gw_config *cfg, const char *file)
     catalog_opts co = { cfg->signature, cfg->optout_line };
     size_t n = 0;
     long lineno = 0;
-    int bad = 0, failed = !cat || !q || !items;
+    int bad = 0, refused = 0, failed = !cat || !q || !items;
     char *line = NULL;
     size_t cap = 0;
     while (!failed && getline(&line, &cap, f) != -1) {
@@ -270,7 +281,7 @@ static int enqueue_batch(gw_config *cfg, const char *file)
             if (rc < 0)
                 failed = 1;
             else if (rc > 0)
-                bad = 1;
+                refused = 1;
         }
     }
     if (!failed && n) {
@@ -278,7 +289,7 @@ static int enqueue_batch(gw_config *cfg, const char *file)
         if (rc < 0)
             failed = 1;
         else if (rc > 0)
-            bad = 1;
+            refused = 1;
     } else {
         for (size_t i = 0; i < n; i++)
             svc_message_free(&items[i].m);
@@ -289,7 +300,9 @@ static int enqueue_batch(gw_config *cfg, const char *file)
     catalog_free(cat);
     if (f != stdin)
         fclose(f);
-    return failed ? (cat ? EXIT_FAILURE_OTHER : EXIT_BAD_INPUT) : bad ? EXIT_BAD_INPUT : EXIT_DONE;
+    if (failed)
+        return cat ? EXIT_FAILURE_OTHER : EXIT_BAD_INPUT;
+    return refused ? EXIT_FAILURE_OTHER : bad ? EXIT_BAD_INPUT : EXIT_DONE;
 }
 
 static int cmd_enqueue(gw_config *cfg, int argc, char **argv)

@@ -140,3 +140,80 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # check COND-COMMAND... MESSAGE-LAST-ARG style is hard in bash; tests use
 # `expect_eq ACTUAL EXPECTED WHAT`.
 expect_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"; }
+
+# status_of_all IDS_JSONL PREFIX: "id status" for every id in an enqueue
+# result file (one JSON object with "id" per line), read straight from
+# Redis in one redis-cli session: thousands of records in a second.
+status_of_all() {
+    local ids=$1 prefix=$2
+    grep -o '"id":"[0-9a-f]*"' "$ids" | cut -d'"' -f4 > "$TEST_TMP/.ids"
+    sed "s/.*/HGET {$prefix}:msg:& status/" "$TEST_TMP/.ids" \
+        | redis-cli -s "$REDIS_SOCK" > "$TEST_TMP/.st"
+    paste -d' ' "$TEST_TMP/.ids" "$TEST_TMP/.st"
+}
+
+# sink_counts SINK_JSONL: "id count" for every id the sink recorded.
+sink_counts() {
+    grep -o '"id":"[0-9a-f]*"' "$1" | cut -d'"' -f4 | sort | uniq -c | awk '{print $2, $1}'
+}
+
+# redis_restart: stops the private redis-server cleanly (AOF flushed) and
+# starts it again on the same socket and files.
+redis_restart() {
+    local dir
+    dir=$(dirname "$REDIS_SOCK")
+    redis_stop
+    redis_start "$dir"
+}
+
+# make_batch N FILE: N messages as JSONL for `herald enqueue --batch`,
+# one in four an urgent case-stage update, the rest bulk surveys; numbers
+# 136xxxxxxxx, distinct.
+make_batch() {
+    local n=$1 file=$2
+    awk -v n="$n" 'BEGIN {
+        for (i = 1; i <= n; i++) {
+            num = sprintf("136%08d", i)
+            if (i % 4 == 0)
+                printf "{\"template\":\"case_stage_update\",\"to\":\"%s\",\"vars\":{\"name\":\"李%d\",\"case_no\":\"案%d\",\"stage\":\"审查起诉\",\"stage_date\":\"2026年11月27日\",\"office_phone\":\"0571-88888888\"}}\n", num, i, i
+            else
+                printf "{\"template\":\"evaluation_survey\",\"to\":\"%s\",\"vars\":{\"period\":\"2026年11月\"}}\n", num
+        }
+    }' > "$file"
+}
+
+# audit IDS_JSONL SINK_JSONL PREFIX: the accounting of a run. Every message
+# ends sent, uncertain or dead; a sent one reached the sink once (an urgent
+# one twice only when its timeline says it was perhaps sent before a
+# crash); an uncertain one at most once. Prints
+# "sent S uncertain U dead D resent R" and fails on anything else.
+audit() {
+    local ids=$1 sink=$2 prefix=$3
+    grep -o '"id":"[0-9a-f]*"' "$ids" | cut -d'"' -f4 > "$TEST_TMP/.ids"
+    sed "s/.*/HMGET {$prefix}:msg:& status lane/" "$TEST_TMP/.ids" \
+        | redis-cli -s "$REDIS_SOCK" | paste -d' ' - - > "$TEST_TMP/.st"
+    sink_counts "$sink" > "$TEST_TMP/.sink"
+    paste -d' ' "$TEST_TMP/.ids" "$TEST_TMP/.st" | LC_ALL=C sort > "$TEST_TMP/.rows"
+    LC_ALL=C join -a1 -e0 -o 0,1.2,1.3,2.2 "$TEST_TMP/.rows" <(LC_ALL=C sort "$TEST_TMP/.sink") > "$TEST_TMP/.audit"
+    local sent=0 unc=0 dead=0 resent=0 bad=0 id st lane n
+    while read -r id st lane n; do
+        case "$st" in
+        sent)
+            sent=$((sent + 1))
+            if [ "$n" -eq 2 ] && [ "$lane" = urgent ] &&
+               redis-cli -s "$REDIS_SOCK" HGET "{$prefix}:msg:$id" tl | grep -q "perhaps sent"; then
+                resent=$((resent + 1))
+            elif [ "$n" -ne 1 ]; then
+                echo "audit: $id ($lane) sent, reached the sink $n times" >&2; bad=$((bad + 1))
+            fi ;;
+        uncertain)
+            unc=$((unc + 1))
+            [ "$lane" = bulk ] && [ "$n" -le 1 ] || { echo "audit: $id ($lane) uncertain, sink $n" >&2; bad=$((bad + 1)); } ;;
+        dead) dead=$((dead + 1)) ;;
+        *) echo "audit: $id ($lane) ended '$st'" >&2; bad=$((bad + 1)) ;;
+        esac
+    done < "$TEST_TMP/.audit"
+    echo "sent $sent uncertain $unc dead $dead resent $resent"
+    [ "$bad" -eq 0 ] || fail "audit: $bad messages broke the accounting"
+    [ $((sent + unc + dead)) -eq "$(wc -l < "$TEST_TMP/.ids")" ] || fail "audit: totals do not balance"
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/run.sh BUILD_DIR [unit|integration|all] -- runs the test suites
+# tests/run.sh BUILD_DIR [unit|integration|faults|all] -- runs the test suites
 # against the binaries in BUILD_DIR (built with ASan and UBSan by `make test`).
 #
 # Unit binaries print "N passed, N failed"; those that need Redis get the
@@ -54,13 +54,18 @@ if [ "$WHAT" = unit ] || [ "$WHAT" = all ]; then
     redis_stop
 fi
 
-if [ "$WHAT" = integration ] || [ "$WHAT" = all ]; then
-    for t in tests/integration/*.sh; do
+# integration: the scripts in tests/integration; faults: tests/faults (each
+# starts everything it needs and stops by itself). ONLY=NAME runs one script.
+for suite in integration faults; do
+    [ "$WHAT" = "$suite" ] || [ "$WHAT" = all ] || continue
+    for t in tests/$suite/*.sh; do
+        [ -e "$t" ] || continue
         name=$(basename "$t" .sh)
+        [ -z "${ONLY:-}" ] || [ "$ONLY" = "$name" ] || continue
         mkdir -p "$TMP/$name"
-        run_one "integration/$name" "$TMP/$name.log" env TEST_TMP="$TMP/$name" bash "$t"
+        run_one "$suite/$name" "$TMP/$name.log" env TEST_TMP="$TMP/$name" bash "$t"
     done
-fi
+done
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
