@@ -20,7 +20,12 @@ static const cfg_key redis_keys[] = {
     { "socket", CFG_STR, "", 0, 0, NULL, "unix socket of redis-server; when set, host and port are not used" },
     { "host", CFG_STR, "127.0.0.1", 0, 0, NULL, "redis-server host (when socket is empty)" },
     { "port", CFG_INT, "6379", 1, 65535, NULL, "redis-server TCP port" },
+    { "user", CFG_STR, "", 0, 0, NULL, "ACL user name (AUTH user password); empty for the default user" },
     { "password", CFG_STR, "", 0, 0, NULL, "AUTH password; empty for none (never logged)" },
+    { "sentinels", CFG_STRLIST, "", 0, 0, NULL, "\"host:port\" of Redis Sentinels; when given, the primary is found through them" },
+    { "master_name", CFG_STR, "herald", 0, 0, NULL, "the primary's name at the sentinels (sentinel monitor NAME ...)" },
+    { "wait_replicas", CFG_INT, "0", 0, 16, NULL, "WAIT until this many replicas hold each state change; 0 off" },
+    { "wait_timeout_ms", CFG_INT, "500", 1, 60000, NULL, "how long WAIT may take before the write counts as not landed" },
     { "db", CFG_INT, "0", 0, 255, NULL, "database number (SELECT)" },
     { "prefix", CFG_STR, "herald", 0, 0, NULL, "key prefix; keys are \"{prefix}:...\", one Redis Cluster slot" },
     { "connect_timeout_ms", CFG_INT, "2000", 10, 600000, NULL, "connect timeout" },
@@ -228,7 +233,30 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
         c->queue.socket = env_sock;
     c->queue.host = cfg_str(rg, redis_keys, "host");
     c->queue.port = (int)cfg_int(rg, redis_keys, "port");
+    c->queue.user = cfg_str(rg, redis_keys, "user");
     c->queue.password = cfg_str(rg, redis_keys, "password");
+    c->queue.master_name = cfg_str(rg, redis_keys, "master_name");
+    c->queue.wait_replicas = (int)cfg_int(rg, redis_keys, "wait_replicas");
+    c->queue.wait_timeout_ms = (int)cfg_int(rg, redis_keys, "wait_timeout_ms");
+    const config_setting_t *sl = rg ? config_setting_get_member(rg, "sentinels") : NULL;
+    if (sl) {
+        int n = config_setting_length(sl);
+        if (n > GW_MAX_SENTINELS) {
+            bad(sl, "redis.sentinels", err, errlen, "%s", "at most 16 sentinels");
+            goto fail;
+        }
+        for (int i = 0; i < n; i++) {
+            const char *s = config_setting_get_string_elem(sl, (unsigned)i);
+            const char *colon = s ? strrchr(s, ':') : NULL;
+            if (!colon || colon == s || atoi(colon + 1) < 1 || atoi(colon + 1) > 65535) {
+                bad(sl, "redis.sentinels", err, errlen, "'%s' is not host:port", s ? s : "");
+                goto fail;
+            }
+            c->sentinels[i] = s;
+        }
+        c->queue.sentinels = c->sentinels;
+        c->queue.nsentinels = n;
+    }
     c->queue.db = (int)cfg_int(rg, redis_keys, "db");
     c->queue.prefix = cfg_str(rg, redis_keys, "prefix");
     c->queue.connect_timeout_ms = (int)cfg_int(rg, redis_keys, "connect_timeout_ms");

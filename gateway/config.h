@@ -27,6 +27,8 @@ typedef struct gw_config {
     char path[1024];
 
     queue_opts queue;
+#define GW_MAX_SENTINELS 16   /* keep in step with the message in config.c */
+    const char *sentinels[GW_MAX_SENTINELS];   /* strings owned by cfg */
     char instance[64];
     int workers;
     int batch;

@@ -33,7 +33,13 @@
 
 struct queue {
     redisContext *c;              /* NULL while disconnected */
-    char *socket, *host, *password, *prefix;
+    char *socket, *host, *user, *password, *prefix;
+    char **sentinels;             /* "host:port" of each sentinel, or NULL */
+    int nsentinels;
+    char *master_name;            /* the primary's name at the sentinels */
+    char cur_host[128];           /* the primary the sentinels named last */
+    int cur_port;
+    int wait_replicas, wait_timeout_ms;   /* WAIT after state changes; 0 off */
     int port, db;
     int connect_timeout_ms, command_timeout_ms;
     long long retention_ms, idem_window_ms;
@@ -69,7 +75,10 @@ const char *queue_errstr(const queue *q)
 /* Where we talk to, for messages. */
 static void endpoint(const queue *q, char *buf, size_t len)
 {
-    if (q->socket && q->socket[0])
+    if (q->nsentinels)
+        snprintf(buf, len, "redis primary '%s' at %s:%d (from the sentinels)", q->master_name,
+                 q->cur_host[0] ? q->cur_host : "?", q->cur_port);
+    else if (q->socket && q->socket[0])
         snprintf(buf, len, "redis at %s", q->socket);
     else
         snprintf(buf, len, "redis at %s:%d", q->host ? q->host : "127.0.0.1", q->port);
@@ -93,6 +102,13 @@ static int reply_error(queue *q, const redisReply *r, const char *what)
 {
     const char *s = r->str ? r->str : "";
     seterr(q, "%s: %s", what, s);
+    /* Behind sentinels, a primary turned replica means a failover: drop
+     * the connection so the next call asks the sentinels again. */
+    if (q->nsentinels && !strncmp(s, "READONLY", 8)) {
+        redisFree(q->c);
+        q->c = NULL;
+        return QUEUE_ERR_CONN;
+    }
     if (!strncmp(s, "OOM", 3) || !strncmp(s, "READONLY", 8) ||
         !strncmp(s, "MISCONF", 7) || !strncmp(s, "NOREPLICAS", 10))
         return QUEUE_ERR_REFUSED;
@@ -205,13 +221,78 @@ static redisReply *raw(queue *q, int argc, const char **argv, const size_t *lens
     return r;
 }
 
+/* Asks the sentinels, in turn, where the primary is: the first that answers
+ * SENTINEL GET-MASTER-ADDR-BY-NAME with an address wins. */
+static int resolve_primary(queue *q)
+{
+    struct timeval ct = tv_ms(q->connect_timeout_ms);
+    char last[160] = "no sentinel configured";
+    for (int i = 0; i < q->nsentinels; i++) {
+        char host[128];
+        int port = 26379;
+        const char *colon = strrchr(q->sentinels[i], ':');
+        size_t hl = colon ? (size_t)(colon - q->sentinels[i]) : strlen(q->sentinels[i]);
+        if (hl >= sizeof host)
+            hl = sizeof host - 1;
+        memcpy(host, q->sentinels[i], hl);
+        host[hl] = '\0';
+        if (colon)
+            port = atoi(colon + 1);
+        redisContext *s = redisConnectWithTimeout(host, port, ct);
+        if (!s || s->err) {
+            snprintf(last, sizeof last, "sentinel %s: %s", q->sentinels[i], s ? s->errstr : "no memory");
+            redisFree(s);
+            continue;
+        }
+        redisSetTimeout(s, ct);
+        redisReply *r = redisCommand(s, "SENTINEL get-master-addr-by-name %s", q->master_name);
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING) {
+            snprintf(q->cur_host, sizeof q->cur_host, "%s", r->element[0]->str);
+            q->cur_port = atoi(r->element[1]->str);
+            freeReplyObject(r);
+            redisFree(s);
+            return 0;
+        }
+        snprintf(last, sizeof last, "sentinel %s: %s", q->sentinels[i],
+                 !r ? s->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "does not know the primary");
+        if (r)
+            freeReplyObject(r);
+        redisFree(s);
+    }
+    seterr(q, "no sentinel named the primary '%s' (last: %s)", q->master_name, last);
+    return QUEUE_ERR_CONN;
+}
+
+/* Behind sentinels: the node they named must say it is the primary (during
+ * a failover it may still be, or already no longer be, one). */
+static int check_primary(queue *q, const char *ep)
+{
+    const char *a[] = { "ROLE" };
+    size_t l[] = { 4 };
+    redisReply *r = raw(q, 1, a, l, "ROLE");
+    if (!r)
+        return QUEUE_ERR_CONN;
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+             r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "master") == 0;
+    freeReplyObject(r);
+    if (ok)
+        return 0;
+    seterr(q, "%s: not a primary (a failover is in progress)", ep);
+    return QUEUE_ERR_CONN;
+}
+
 /* Connects, authenticates, selects, creates the groups, loads the scripts. */
 static int reconnect(queue *q)
 {
+    if (q->nsentinels && resolve_primary(q) != 0)
+        return QUEUE_ERR_CONN;
     char ep[200];
     endpoint(q, ep, sizeof ep);
     struct timeval ct = tv_ms(q->connect_timeout_ms);
-    if (q->socket && q->socket[0])
+    if (q->nsentinels)
+        q->c = redisConnectWithTimeout(q->cur_host, q->cur_port, ct);
+    else if (q->socket && q->socket[0])
         q->c = redisConnectUnixWithTimeout(q->socket, ct);
     else
         q->c = redisConnectWithTimeout(q->host ? q->host : "127.0.0.1", q->port, ct);
@@ -231,9 +312,11 @@ static int reconnect(queue *q)
     redisReply *r;
     int rc = 0;
     if (q->password && q->password[0]) {
-        const char *a[] = { "AUTH", q->password };
-        size_t l[] = { 4, strlen(q->password) };
-        if (!(r = raw(q, 2, a, l, "AUTH")))
+        /* AUTH user password for an ACL user, AUTH password otherwise */
+        int acl = q->user && q->user[0];
+        const char *a[] = { "AUTH", acl ? q->user : q->password, q->password };
+        size_t l[] = { 4, strlen(a[1]), strlen(q->password) };
+        if (!(r = raw(q, acl ? 3 : 2, a, l, "AUTH")))
             return QUEUE_ERR_CONN;
         if (r->type == REDIS_REPLY_ERROR) {
             seterr(q, "%s: AUTH refused: %s", ep, r->str);
@@ -242,6 +325,11 @@ static int reconnect(queue *q)
         freeReplyObject(r);
         if (rc)
             goto fail;
+    }
+    if (q->nsentinels && (rc = check_primary(q, ep)) != 0) {
+        if (!q->c)
+            return rc;
+        goto fail;
     }
     if (q->db) {
         char db[16];
@@ -316,7 +404,16 @@ queue *queue_connect(const queue_opts *o, char *err, size_t errlen)
     }
     q->socket = dup_or_null(o->socket);
     q->host = dup_or_null(o->host);
+    q->user = dup_or_null(o->user);
+    q->wait_replicas = o->wait_replicas;
+    q->wait_timeout_ms = o->wait_timeout_ms > 0 ? o->wait_timeout_ms : 500;
     q->password = dup_or_null(o->password);
+    q->master_name = strdup(o->master_name && o->master_name[0] ? o->master_name : "herald");
+    if (o->nsentinels > 0 && (q->sentinels = calloc((size_t)o->nsentinels, sizeof *q->sentinels))) {
+        for (int i = 0; i < o->nsentinels; i++)
+            if ((q->sentinels[q->nsentinels] = strdup(o->sentinels[i])))
+                q->nsentinels++;
+    }
     q->prefix = strdup(o->prefix && o->prefix[0] ? o->prefix : "herald");
     q->port = o->port ? o->port : 6379;
     q->db = o->db;
@@ -325,7 +422,8 @@ queue *queue_connect(const queue_opts *o, char *err, size_t errlen)
     q->retention_ms = o->retention_ms > 0 ? o->retention_ms : 30LL * 86400 * 1000;
     q->idem_window_ms = o->idem_window_ms > 0 ? o->idem_window_ms : 86400LL * 1000;
     if (!q->prefix || (o->socket && !q->socket) || (o->host && !q->host) ||
-        (o->password && !q->password)) {
+        (o->password && !q->password) || (o->user && !q->user) || !q->master_name ||
+        q->nsentinels != (o->nsentinels > 0 ? o->nsentinels : 0)) {
         snprintf(err, errlen, "out of memory");
         queue_free(q);
         return NULL;
@@ -352,6 +450,11 @@ void queue_free(queue *q)
     free(q->socket);
     free(q->host);
     free(q->password);
+    free(q->user);
+    free(q->master_name);
+    for (int i = 0; i < q->nsentinels; i++)
+        free(q->sentinels[i]);
+    free(q->sentinels);
     free(q->prefix);
     free(q);
 }
@@ -647,6 +750,36 @@ static void enq_result(queue *q, redisReply *r, queue_enq_result *res)
     snprintf(res->id, QUEUE_ID_MAX, "%s", r->element[1]->str);
 }
 
+/* With redis.wait_replicas, a state change counts only once that many
+ * replicas hold it (WAIT): after a failover the new primary then knows
+ * every send that went out. A write the replicas did not confirm is
+ * treated as a lost connection: the caller keeps what it knows and writes
+ * it again, to the primary the sentinels name next. */
+static int replicated(queue *q, const char *what)
+{
+    if (q->wait_replicas <= 0 || !q->c)
+        return 0;
+    char n[16], t[16];
+    snprintf(n, sizeof n, "%d", q->wait_replicas);
+    snprintf(t, sizeof t, "%d", q->wait_timeout_ms);
+    const char *a[] = { "WAIT", n, t };
+    size_t l[] = { 4, strlen(n), strlen(t) };
+    redisReply *r = raw(q, 3, a, l, "WAIT");
+    if (!r)
+        return QUEUE_ERR_CONN;
+    long long got = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    if (got >= q->wait_replicas)
+        return 0;
+    char ep[200];
+    endpoint(q, ep, sizeof ep);
+    seterr(q, "%s: %s: %lld of %d replicas confirmed within %d ms", ep, what, got < 0 ? 0 : got,
+           q->wait_replicas, q->wait_timeout_ms);
+    redisFree(q->c);
+    q->c = NULL;
+    return QUEUE_ERR_CONN;
+}
+
 int queue_enqueue(queue *q, const queue_new_msg *msgs, size_t n, queue_enq_result *res)
 {
     clearerr_q(q);
@@ -700,7 +833,12 @@ int queue_enqueue(queue *q, const queue_new_msg *msgs, size_t n, queue_enq_resul
         }
     }
     batch_free(&bt);
-    return 0;
+    /* unconfirmed by the replicas: the caller enqueues again (same keys) */
+    if ((rc = replicated(q, "enqueue")) != 0)
+        for (size_t i = 0; i < n; i++)
+            if (res[i].status == 0)
+                res[i].status = rc;
+    return rc;
 }
 
 /* GET of one key: the reply (string or nil), or NULL with *rc set. */
@@ -952,6 +1090,8 @@ int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
         seterr(q, "begin_send: out of memory");
         rc = QUEUE_ERR_PROTO;
     }
+    if (!rc && (rc = replicated(q, "begin_send")) != 0)
+        queue_job_clear(job);
     rc = rc ? rc : QUEUE_BEGIN_SEND;
 out:
     freeReplyObject(r);
@@ -1009,7 +1149,8 @@ int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
     cmd_str(&c, when);
     redisReply *r = run_script(q, &c, QSCRIPT_FINISH);
     cmd_free(&c);
-    return code_reply(q, r, "finish");
+    int rc = code_reply(q, r, "finish");
+    return rc ? rc : replicated(q, "finish");
 }
 
 int queue_release(queue *q, const queue_entry *e, size_t n, long long now_ms)

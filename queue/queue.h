@@ -44,7 +44,16 @@ typedef struct queue_opts {
     const char *socket;       /* unix socket path, or NULL/"" to use host:port */
     const char *host;
     int port;
+    const char *user;         /* ACL user (AUTH user password); NULL or "" for none */
     const char *password;     /* NULL or "" for none */
+    const char *const *sentinels; /* "host:port" of Redis Sentinels; when given,
+                                     the primary is found through them and
+                                     socket/host/port are not used */
+    int nsentinels;
+    const char *master_name;  /* the primary's name at the sentinels */
+    int wait_replicas;        /* WAIT for this many replicas after enqueue,
+                                 begin_send and finish; 0: do not wait */
+    int wait_timeout_ms;
     int db;
     const char *prefix;       /* "herald" -> keys "{herald}:..." */
     int connect_timeout_ms;

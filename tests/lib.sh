@@ -141,6 +141,31 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 # `expect_eq ACTUAL EXPECTED WHAT`.
 expect_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"; }
 
+# redis_cli ARGS...: redis-cli on the test's Redis: REDIS_PORT (TCP on
+# 127.0.0.1) when set, else the unix socket REDIS_SOCK.
+redis_cli() {
+    if [ -n "${REDIS_PORT:-}" ]; then
+        redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+    else
+        redis-cli -s "$REDIS_SOCK" "$@"
+    fi
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on (bounded tries).
+free_port() {
+    local i p
+    for i in $(seq 1 100); do
+        p=$(( 20000 + (RANDOM * 7 + i) % 40000 ))
+        grep -qx "$p" "$TEST_TMP/.ports" 2>/dev/null && continue
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            echo "$p" >> "$TEST_TMP/.ports"
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
 # status_of_all IDS_JSONL PREFIX: "id status" for every id in an enqueue
 # result file (one JSON object with "id" per line), read straight from
 # Redis in one redis-cli session: thousands of records in a second.
@@ -148,7 +173,7 @@ status_of_all() {
     local ids=$1 prefix=$2
     grep -o '"id":"[0-9a-f]*"' "$ids" | cut -d'"' -f4 > "$TEST_TMP/.ids"
     sed "s/.*/HGET {$prefix}:msg:& status/" "$TEST_TMP/.ids" \
-        | redis-cli -s "$REDIS_SOCK" > "$TEST_TMP/.st"
+        | redis_cli > "$TEST_TMP/.st"
     paste -d' ' "$TEST_TMP/.ids" "$TEST_TMP/.st"
 }
 
@@ -191,17 +216,17 @@ audit() {
     local ids=$1 sink=$2 prefix=$3
     grep -o '"id":"[0-9a-f]*"' "$ids" | cut -d'"' -f4 > "$TEST_TMP/.ids"
     sed "s/.*/HMGET {$prefix}:msg:& status lane/" "$TEST_TMP/.ids" \
-        | redis-cli -s "$REDIS_SOCK" | paste -d' ' - - > "$TEST_TMP/.st"
+        | redis_cli | paste -d' ' - - > "$TEST_TMP/.st"
     sink_counts "$sink" > "$TEST_TMP/.sink"
     paste -d' ' "$TEST_TMP/.ids" "$TEST_TMP/.st" | LC_ALL=C sort > "$TEST_TMP/.rows"
     LC_ALL=C join -a1 -e0 -o 0,1.2,1.3,2.2 "$TEST_TMP/.rows" <(LC_ALL=C sort "$TEST_TMP/.sink") > "$TEST_TMP/.audit"
-    local sent=0 unc=0 dead=0 resent=0 bad=0 id st lane n
+    local sent=0 unc=0 dead=0 resent=0 bad=0 other=0 id st lane n
     while read -r id st lane n; do
         case "$st" in
         sent)
             sent=$((sent + 1))
             if [ "$n" -eq 2 ] && [ "$lane" = urgent ] &&
-               redis-cli -s "$REDIS_SOCK" HGET "{$prefix}:msg:$id" tl | grep -q "perhaps sent"; then
+               redis_cli HGET "{$prefix}:msg:$id" tl | grep -q "perhaps sent"; then
                 resent=$((resent + 1))
             elif [ "$n" -ne 1 ]; then
                 echo "audit: $id ($lane) sent, reached the sink $n times" >&2; bad=$((bad + 1))
@@ -210,10 +235,12 @@ audit() {
             unc=$((unc + 1))
             [ "$lane" = bulk ] && [ "$n" -le 1 ] || { echo "audit: $id ($lane) uncertain, sink $n" >&2; bad=$((bad + 1)); } ;;
         dead) dead=$((dead + 1)) ;;
-        *) echo "audit: $id ($lane) ended '$st'" >&2; bad=$((bad + 1)) ;;
+        *) echo "audit: $id ($lane) ended '$st'" >&2; bad=$((bad + 1)); other=$((other + 1)) ;;
         esac
     done < "$TEST_TMP/.audit"
-    echo "sent $sent uncertain $unc dead $dead resent $resent"
-    [ "$bad" -eq 0 ] || fail "audit: $bad messages broke the accounting"
-    [ $((sent + unc + dead)) -eq "$(wc -l < "$TEST_TMP/.ids")" ] || fail "audit: totals do not balance"
+    echo "sent $sent uncertain $unc dead $dead resent $resent broken $bad"
+    # AUDIT_TOLERATE: how many may break the accounting (a documented loss
+    # window, e.g. a Sentinel failover under asynchronous replication)
+    [ "$bad" -le "${AUDIT_TOLERATE:-0}" ] || fail "audit: $bad messages broke the accounting"
+    [ $((sent + unc + dead + other)) -eq "$(wc -l < "$TEST_TMP/.ids")" ] || fail "audit: totals do not balance"
 }
