@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "gateway/config.h"
 #include "gateway/log.h"
 
@@ -314,6 +316,45 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
 fail:
     config_destroy(&c->cfg);
     return -1;
+}
+
+/* A key holding a secret, by its name: passwords, tokens, provider keys. */
+static int secret_name(const char *name)
+{
+    static const char *const words[] = { "password", "secret", "token", "passwd", NULL };
+    for (int i = 0; words[i]; i++)
+        if (name && strstr(name, words[i]))
+            return 1;
+    return 0;
+}
+
+/* Depth-first: the path of the first non-empty secret under s. */
+static int find_secret(const config_setting_t *s, char *path, size_t len)
+{
+    int n = config_setting_length(s);
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *m = config_setting_get_elem(s, (unsigned)i);
+        const char *name = config_setting_name(m);
+        if (config_setting_is_aggregate(m)) {
+            if (find_secret(m, path, len))
+                return 1;
+        } else if (secret_name(name)) {
+            const char *v = config_setting_type(m) == CONFIG_TYPE_STRING ? config_setting_get_string(m) : "x";
+            if (v && *v) {
+                snprintf(path, len, "%s (line %d)", name, config_setting_source_line(m));
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+int gw_config_secret_exposed(const gw_config *c, char *which, size_t len)
+{
+    struct stat st;
+    if (stat(c->path, &st) != 0 || !(st.st_mode & S_IROTH))
+        return 0;
+    return find_secret(config_root_setting(&c->cfg), which, len);
 }
 
 void gw_config_free(gw_config *c)

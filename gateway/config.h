@@ -60,6 +60,9 @@ const char *gw_config_locate(const char *flag, char *err, size_t errlen);
  * in err. On success the caller frees with gw_config_free(). */
 int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen);
 void gw_config_free(gw_config *c);
+/* 1 when the config file can be read by any user and holds a secret (a
+ * non-empty password, secret or token); `which` names the first one. */
+int gw_config_secret_exposed(const gw_config *c, char *which, size_t len);
 
 /* Prints every key the code reads (for `herald config keys`). */
 void gw_config_print_keys(void *file);

@@ -646,6 +646,10 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
         goto out;
     }
     gw_log(LOG_INFO, "gateway", "%zu templates from %s", catalog_count(d->cat), cfg->templates_dir);
+    char secret[128];
+    if (gw_config_secret_exposed(cfg, secret, sizeof secret))
+        gw_log(LOG_WARN, "gateway", "%s holds secrets (%s) and is readable by every user: "
+               "chmod o-r %s", cfg->path, secret, cfg->path);
 
     queue *q = queue_connect(&cfg->queue, err, sizeof err);
     if (!q) {
