@@ -15,6 +15,15 @@ ifeq ($(SANITIZER),1)
   OPT    := -O1 -g $(SANITIZE_FLAGS)
   LDSAN  := $(SANITIZE_FLAGS)
 endif
+# libFuzzer harnesses (tests/fuzz/): clang, ASan + UBSan + coverage. No
+# -Werror here: clang warns differently from gcc, and gcc's build is the
+# one that must stay clean.
+ifeq ($(FUZZER),1)
+  CC     := clang
+  OPT    := -O1 -g -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer
+  LDSAN  := -fsanitize=address,undefined,fuzzer
+  WARN   := -Wall -Wextra -Wno-unused-parameter
+endif
 
 PKG_OK    := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 PKG_CFLAGS := $(if $(PKG_OK),$(shell pkg-config --cflags $(PKGS)),)
@@ -32,10 +41,13 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 EMU_SRC    := $(wildcard tests/emulators/*.c)
 EMU_BIN    := $(EMU_SRC:tests/emulators/%.c=$(BUILD)/emulators/%)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/fuzz/%)
+FUZZ_SECONDS ?= 60
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration clean bench
+.PHONY: all deps run test unit integration clean bench fuzz
 all: $(BUILD)/herald
 
 deps:
@@ -61,6 +73,10 @@ $(BUILD)/emulators/%: tests/emulators/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) -lutil
 
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
 $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
@@ -74,11 +90,18 @@ test: deps $(BUILD)/herald
 	@$(MAKE) --no-print-directory SANITIZER=1 BUILD=build/san build/san/herald \
 	    $(UNIT_BIN:$(BUILD)/%=build/san/%) $(EMU_BIN:$(BUILD)/%=build/san/%) \
 	    $(TOOL_BIN:$(BUILD)/%=build/san/%)
+	@$(MAKE) --no-print-directory FUZZER=1 BUILD=build/fuzz $(FUZZ_BIN)
 	@./tests/run.sh build/san
 
 unit: deps
 	@$(MAKE) --no-print-directory SANITIZER=1 BUILD=build/san $(UNIT_BIN:$(BUILD)/%=build/san/%)
 	@./tests/run.sh build/san unit
+
+# `make fuzz FUZZ_SECONDS=60`: every harness for that long (make test runs
+# each for a few seconds). Crashes land in build/fuzz/crashes/.
+fuzz: deps
+	@$(MAKE) --no-print-directory FUZZER=1 BUILD=build/fuzz $(FUZZ_BIN)
+	@FUZZ_TEST_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh build/san fuzz
 
 clean:
 	rm -rf build

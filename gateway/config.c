@@ -47,6 +47,7 @@ static const cfg_key gateway_keys[] = {
     { "retention_days", CFG_INT, "180", 1, 3650, NULL, "lifetime of a message record" },
     { "idempotency_window_days", CFG_INT, "30", 1, 3650, NULL, "how long an idempotency key returns the first message" },
     { "shutdown_timeout_ms", CFG_INT, "15000", 100, 600000, NULL, "SIGTERM: longest wait for sends in flight" },
+    { "watchdog_ms", CFG_INT, "180000", 0, 86400000, NULL, "a worker with no progress this long is logged and replaced; 0 off" },
     { "visibility_timeout_ms", CFG_INT, "120000", 1000, 86400000, NULL, "a message held this long by a silent worker is reclaimed" },
     { "housekeeping_interval_ms", CFG_INT, "250", 10, 60000, NULL, "period of the promoter (scheduled sends, retries) and lease refresh" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
@@ -299,6 +300,7 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
     c->queue.retention_ms = cfg_int(gg, gateway_keys, "retention_days") * 86400000LL;
     c->queue.idem_window_ms = cfg_int(gg, gateway_keys, "idempotency_window_days") * 86400000LL;
     c->shutdown_timeout_ms = (int)cfg_int(gg, gateway_keys, "shutdown_timeout_ms");
+    c->watchdog_ms = cfg_int(gg, gateway_keys, "watchdog_ms");
     c->visibility_timeout_ms = (int)cfg_int(gg, gateway_keys, "visibility_timeout_ms");
     c->housekeeping_interval_ms = (int)cfg_int(gg, gateway_keys, "housekeeping_interval_ms");
 

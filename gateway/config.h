@@ -38,6 +38,7 @@ typedef struct gw_config {
     const char *templates_dir;
     int allow_international;
     int shutdown_timeout_ms;
+    long long watchdog_ms;
     int visibility_timeout_ms;
     int housekeeping_interval_ms;
 

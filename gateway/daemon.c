@@ -42,12 +42,18 @@ typedef struct gw_daemon gw_daemon;
 typedef struct gw_worker {
     gw_daemon *d;
     int index;
+    int generation;             /* 0; +1 each time the watchdog replaces it */
     char consumer[96];
     queue *q;
     unsigned seed;
     pthread_t thread;
     atomic_int done;
+    atomic_llong progress_ms;   /* mono_ms() of the last step forward */
+    atomic_int abandoned;       /* replaced by the watchdog: exit when free */
+    char route[64];             /* the route of the send in progress, for logs */
 } gw_worker;
+
+#define GW_MAX_ABANDONED 64
 
 struct gw_daemon {
     gw_config *cfg;
@@ -58,7 +64,10 @@ struct gw_daemon {
     atomic_uint rr;
     atomic_int stop;
     char token[320];
-    gw_worker *workers;
+    gw_worker **workers;        /* cfg->workers slots; the watchdog swaps them */
+    pthread_mutex_t wlock;      /* guards workers[] and abandoned[] */
+    gw_worker *abandoned[GW_MAX_ABANDONED];
+    int nabandoned;
     pthread_t housekeeper, inbound;
     int have_inbound;
 };
@@ -285,6 +294,7 @@ static void process_entry(gw_worker *w, const queue_entry *e)
     memset(&res, 0, sizeof res);
     gw_log(LOG_DEBUG, rt->r.name, "sending %s to %s: %s", job.id, masked, job.text);
     long long t0 = mono_ms();
+    snprintf(w->route, sizeof w->route, "%s", rt->r.name);
     rt->r.driver->send(&rt->r, &m, &res);
     long long took = mono_ms() - t0;
     o.route = rt->r.name;
@@ -349,7 +359,8 @@ static void *worker_main(void *arg)
     queue_entry *urgent = buf + batch;
     long long conn_delay = 100;
 
-    while (buf && !atomic_load(&d->stop)) {
+    while (buf && !atomic_load(&d->stop) && !atomic_load(&w->abandoned)) {
+        atomic_store(&w->progress_ms, mono_ms());
         if (!w->q && !(w->q = connect_retry(d, w->consumer)))
             break;
         int n = 0;
@@ -384,11 +395,75 @@ static void *worker_main(void *arg)
                     continue;
             }
             process_entry(w, &buf[i]);
+            atomic_store(&w->progress_ms, mono_ms());
+            if (atomic_load(&w->abandoned)) {
+                /* replaced while inside a send: what is left goes back */
+                if (w->q && i + 1 < n)
+                    queue_release(w->q, buf + i + 1, (size_t)(n - i - 1), now_ms());
+                break;
+            }
         }
     }
     free(buf);
     atomic_store(&w->done, 1);
     return NULL;
+}
+
+/* Starts worker `index` (generation `gen`). NULL when no thread could be
+ * made. */
+static gw_worker *worker_start(gw_daemon *d, int index, int gen, unsigned seed)
+{
+    gw_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->d = d;
+    w->index = index;
+    w->generation = gen;
+    w->seed = seed;
+    if (gen)
+        snprintf(w->consumer, sizeof w->consumer, "%s/w%d.%d", d->cfg->instance, index, gen);
+    else
+        snprintf(w->consumer, sizeof w->consumer, "%s/w%d", d->cfg->instance, index);
+    atomic_store(&w->progress_ms, mono_ms());
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* The watchdog: a worker that made no step forward for watchdog_ms (a
+ * driver that never returns from a send, a library call that hangs) is
+ * logged and replaced by a fresh one, so the gateway keeps sending. The
+ * old thread cannot be killed safely; it is left to finish: if its send
+ * ever returns, it records the outcome and exits. Its message stays
+ * `sending` until then, or until its lease runs out and the lane policy
+ * applies. */
+static void watchdog(gw_daemon *d)
+{
+    long long limit = d->cfg->watchdog_ms;
+    if (limit <= 0)
+        return;
+    pthread_mutex_lock(&d->wlock);
+    for (int i = 0; i < d->cfg->workers && !atomic_load(&d->stop); i++) {
+        gw_worker *w = d->workers[i];
+        long long idle = mono_ms() - atomic_load(&w->progress_ms);
+        if (atomic_load(&w->done) || idle < limit || d->nabandoned >= GW_MAX_ABANDONED)
+            continue;
+        gw_worker *nw = worker_start(d, i, w->generation + 1, w->seed * 2654435761u + 1);
+        if (!nw) {
+            gw_log(LOG_ERROR, "watchdog", "worker %s made no progress for %lld s; no thread to replace it",
+                   w->consumer, idle / 1000);
+            continue;
+        }
+        atomic_store(&w->abandoned, 1);
+        d->abandoned[d->nabandoned++] = w;
+        d->workers[i] = nw;
+        gw_log(LOG_ERROR, "watchdog", "worker %s made no progress for %lld s (last route %s): replaced by %s; "
+               "its message stays sending until it returns or its lease runs out",
+               w->consumer, idle / 1000, w->route[0] ? w->route : "-", nw->consumer);
+    }
+    pthread_mutex_unlock(&d->wlock);
 }
 
 /* ---- housekeeping ---------------------------------------------------- */
@@ -503,6 +578,7 @@ static void *housekeeper_main(void *arg)
             sleep_ms(500);
             continue;
         }
+        watchdog(d);
         sleep_ms(cfg->housekeeping_interval_ms);
     }
     if (q)
@@ -690,13 +766,20 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
     d->workers = calloc((size_t)cfg->workers, sizeof *d->workers);
     if (!d->workers)
         goto out_routes;
+    pthread_mutex_init(&d->wlock, NULL);
     for (int i = 0; i < cfg->workers; i++) {
-        gw_worker *w = &d->workers[i];
-        w->d = d;
-        w->index = i;
-        w->seed = (unsigned)(rnd[i % 8] * 2654435761u) ^ (unsigned)i ^ (unsigned)getpid();
-        snprintf(w->consumer, sizeof w->consumer, "%s/w%d", cfg->instance, i);
-        pthread_create(&w->thread, NULL, worker_main, w);
+        unsigned seed = (unsigned)(rnd[i % 8] * 2654435761u) ^ (unsigned)i ^ (unsigned)getpid();
+        if (!(d->workers[i] = worker_start(d, i, 0, seed))) {
+            gw_log(LOG_ERROR, "gateway", "cannot start worker %d", i);
+            atomic_store(&d->stop, 1);
+            for (int j = 0; j < i; j++) {
+                pthread_join(d->workers[j]->thread, NULL);
+                queue_free(d->workers[j]->q);
+                free(d->workers[j]);
+            }
+            free(d->workers);
+            goto out_routes;
+        }
     }
     pthread_create(&d->housekeeper, NULL, housekeeper_main, d);
     for (int i = 0; i < d->nroutes; i++)
@@ -724,16 +807,25 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
             break;
         }
     }
+    pthread_mutex_lock(&d->wlock);     /* no replacement from here on */
     atomic_store(&d->stop, 1);
+    pthread_mutex_unlock(&d->wlock);
 
     /* Bounded shutdown: sends in flight finish and are recorded. */
     long long deadline = mono_ms() + cfg->shutdown_timeout_ms;
     int stuck = 0;
     for (int i = 0; i < cfg->workers; i++) {
-        while (!atomic_load(&d->workers[i].done) && mono_ms() < deadline)
+        gw_worker *w = d->workers[i];
+        while (!atomic_load(&w->done) && mono_ms() < deadline)
             sleep_ms(20);
-        if (atomic_load(&d->workers[i].done))
-            pthread_join(d->workers[i].thread, NULL);
+        if (atomic_load(&w->done))
+            pthread_join(w->thread, NULL);
+        else
+            stuck++;
+    }
+    for (int i = 0; i < d->nabandoned; i++) {    /* no wait: they hung once */
+        if (atomic_load(&d->abandoned[i]->done))
+            pthread_join(d->abandoned[i]->thread, NULL);
         else
             stuck++;
     }
@@ -743,14 +835,21 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
     if (stuck) {
         /* A driver is stuck inside a send: its message stays `sending` and
          * the next start (or another gateway) applies the lane policy. */
-        gw_log(LOG_WARN, "gateway", "%d worker(s) still inside a send after %d ms; exiting anyway",
-               stuck, cfg->shutdown_timeout_ms);
+        gw_log(LOG_WARN, "gateway", "%d worker(s) still inside a send (waited up to %d ms; "
+               "%d replaced by the watchdog); exiting anyway", stuck, cfg->shutdown_timeout_ms, d->nabandoned);
         fflush(NULL);
         _exit(EXIT_DONE);
     }
-    for (int i = 0; i < cfg->workers; i++)
-        queue_free(d->workers[i].q);
+    for (int i = 0; i < cfg->workers; i++) {
+        queue_free(d->workers[i]->q);
+        free(d->workers[i]);
+    }
+    for (int i = 0; i < d->nabandoned; i++) {
+        queue_free(d->abandoned[i]->q);
+        free(d->abandoned[i]);
+    }
     free(d->workers);
+    pthread_mutex_destroy(&d->wlock);
     code = EXIT_DONE;
     gw_log(LOG_INFO, "gateway", "stopped");
 out_routes:

@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="make gcc pkg-config libgammu-dev libcurl4-openssl-dev libhiredis-dev \
-libconfig-dev libjansson-dev libssl-dev libmicrohttpd-dev redis-server redis-tools valgrind"
+libconfig-dev libjansson-dev libssl-dev libmicrohttpd-dev redis-server redis-tools valgrind clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do

@@ -31,12 +31,17 @@ passed=0
 failed=0
 failures=()
 
+summary() {   # the figure a test prints last: checks passed, or fuzz executions
+    { grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -1
+      grep -E '^stat::number_of_executed_units' "$1" | tail -1 | awk '{print $2, "executions"}'; } | head -1
+}
+
 run_one() {   # name, log, command...
     local name=$1 log=$2; shift 2
     local start=$SECONDS
     if "$@" >"$log" 2>&1; then
         passed=$((passed + 1))
-        printf 'ok   %-40s %3ds  %s\n' "$name" $((SECONDS - start)) "$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)"
+        printf 'ok   %-40s %3ds  %s\n' "$name" $((SECONDS - start)) "$(summary "$log")"
     else
         failed=$((failed + 1))
         failures+=("$name")
@@ -66,6 +71,22 @@ for suite in integration faults; do
         run_one "$suite/$name" "$TMP/$name.log" env TEST_TMP="$TMP/$name" bash "$t"
     done
 done
+
+# fuzz: each libFuzzer harness (built by `make test` into build/fuzz with
+# clang) for FUZZ_TEST_SECONDS from its seed corpus; new inputs go to a
+# scratch folder, crashes to build/fuzz/crashes/.
+if [ "$WHAT" = fuzz ] || [ "$WHAT" = all ]; then
+    mkdir -p build/fuzz/crashes
+    for f in build/fuzz/fuzz/fuzz_*; do
+        [ -x "$f" ] || continue
+        name=$(basename "$f")
+        [ -z "${ONLY:-}" ] || [ "$ONLY" = "$name" ] || continue
+        mkdir -p "$TMP/$name"
+        run_one "fuzz/$name" "$TMP/$name.log" "$f" -max_total_time="${FUZZ_TEST_SECONDS:-5}" -timeout=10 \
+            -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$ROOT/build/fuzz/crashes/$name-" \
+            "$TMP/$name" "tests/fuzz/corpus/${name#fuzz_}"
+    done
+fi
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
