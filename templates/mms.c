@@ -245,9 +245,7 @@ int mms_compose(const mms_issue *is, const char *boundary_seed, mms_composed *ou
         return fail(err, errlen, "the issue has no slides");
     if (is->nslides > MMS_MAX_SLIDES)
         return fail(err, errlen, "the issue has %d slides; at most %d", is->nslides, MMS_MAX_SLIDES);
-    if (!is->subject || !*is->subject)
-        return fail(err, errlen, "the issue has no subject");
-    if (!mms_utf8_valid(is->subject, strlen(is->subject)))
+    if (is->subject && !mms_utf8_valid(is->subject, strlen(is->subject)))
         return fail(err, errlen, "the subject is not valid UTF-8");
 
     mms_img_type types[MMS_MAX_SLIDES];

@@ -54,7 +54,8 @@ typedef struct mms_slide {
 } mms_slide;
 
 typedef struct mms_issue {
-    const char *subject;
+    const char *subject;          /* checked as UTF-8 only: the subject travels in the
+                                   * MM7 envelope, not in the content */
     mms_slide slides[MMS_MAX_SLIDES];
     int nslides;
 } mms_issue;
