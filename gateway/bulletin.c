@@ -873,7 +873,7 @@ static int enqueue_mms(queue *q, const char *title, long long issue, const char 
         snprintf(key, sizeof key, "bulletin:%s:%lld:mms:%zu", title, issue, group++);
         queue_new_msg m = {
             .family = "bulletin", .template_name = BULLETIN_MMS_TEMPLATE, .to = first,
-            .text = subject, .encoding = "mms", .parts = (int)g, .lane = LANE_BULK,
+            .text = subject, .encoding = "mms", .parts = 1, .lane = LANE_BULK,
             .vars_json = vj, .provider_code = "", .idem_key = key, .send_at_ms = send_at,
             .now_ms = svc_now_ms(),
         };
