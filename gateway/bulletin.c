@@ -484,7 +484,7 @@ int bulletin_apply_dlr(queue *q, const gw_config *cfg, const catalog *cat,
     /* MMSCs write the number in many ways (13800138000, 8613800138000, +86...) */
     const char *num = d->recipient;
     if (strncmp(num, "86", 2) == 0 && strlen(num) == 13) {
-        snprintf(phone, sizeof phone, "+%s", num);
+        snprintf(phone, sizeof phone, "+%.13s", num);
         num = phone;
     }
     char canon[PHONE_MAX];
