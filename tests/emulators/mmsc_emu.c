@@ -218,9 +218,6 @@ static const part *find_part(const part *ps, int n, const char *cid)
 /* Text of the first element with this local name (any prefix). */
 static int elem(const char *x, size_t len, const char *name, char *out, size_t ol)
 {
-    char open1[96], open2[96];
-    snprintf(open1, sizeof open1, "<%s", name);
-    snprintf(open2, sizeof open2, ":%s", name);
     const char *end = x + len;
     for (const char *p = x; p < end; p++) {
         if (*p != '<' || p[1] == '/')
@@ -241,8 +238,6 @@ static int elem(const char *x, size_t len, const char *name, char *out, size_t o
                 e++;
             snprintf(out, ol, "%.*s", (int)(gt[-1] == '/' ? 0 : e - c), c);
         }
-        (void)open1;
-        (void)open2;
         return 1;
     }
     return 0;
@@ -251,8 +246,6 @@ static int elem(const char *x, size_t len, const char *name, char *out, size_t o
 /* The start tag (attributes) of the first element with this local name. */
 static int elem_tag(const char *x, size_t len, const char *name, char *out, size_t ol)
 {
-    char pat[96];
-    snprintf(pat, sizeof pat, "%s", name);
     const char *end = x + len;
     for (const char *p = x; p < end; p++) {
         if (*p != '<' || p[1] == '/')

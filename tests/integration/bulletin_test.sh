@@ -158,6 +158,19 @@ N1=$(jget .issue < "$T/r1.json"); N2=$(jget .issue < "$T/r2.json")
 [ "$N1" != "$N2" ] || fail "two sends got the same issue number $N1"
 expect_eq "$(printf '%s\n' "$N1" "$N2" | sort -n | tr '\n' ' ')" "2 3 " "issue numbers after the race"
 
+# ---- a slow answer is waited for; a reset leaves the send uncertain (held) ----
+curl -s -X POST "$EMU/control?mode=slow:300" > /dev/null
+H bulletin send --title 预防犯罪 --content "$T/single.txt" --list one > "$T/slow.json" || fail "slow send"
+N=$(jget .issue < "$T/slow.json")
+wait_until 20 test "$(H bulletin stats --title 预防犯罪 --issue "$N" | jget .mms_sent)" = 1 || fail "slow answer not taken"
+curl -s -X POST "$EMU/control?mode=reset" > /dev/null
+H bulletin send --title 预防犯罪 --content "$T/single.txt" --list one > "$T/reset.json" || fail "reset send"
+wait_until 20 test "$(H queue stats | jget .uncertain)" = 1 || fail "a reset MMSC answer is not held as uncertain"
+N=$(jget .issue < "$T/reset.json")
+expect_eq "$(H bulletin stats --title 预防犯罪 --issue "$N" | jget .mms_sent)" 0 "nothing counted sent after a reset"
+expect_eq "$(H bulletin stats --title 预防犯罪 --issue "$N" | jget .sms_fallback)" 0 "no fallback for an uncertain send"
+curl -s -X POST "$EMU/control?mode=success" > /dev/null
+
 # bad input
 H bulletin send --title 不存在 --content "$T/issue" --list deputies 2>"$T/e1"; expect_eq $? 2 "unknown title"
 grep -q "not a configured bulletin title" "$T/e1" || fail "unknown title message"
