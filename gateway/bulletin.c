@@ -220,7 +220,6 @@ static int load_dir(const char *dir, int dur, content *c, char *err, size_t errl
         return -1;
     }
     char path[4096];
-    const char *txt[MMS_MAX_SLIDES + 1] = { 0 };
     char *txtname[MMS_MAX_SLIDES + 1] = { 0 }, *imgname[MMS_MAX_SLIDES + 1] = { 0 };
     int rc = 0, max = 0;
     struct dirent *de;
@@ -259,7 +258,6 @@ static int load_dir(const char *dir, int dur, content *c, char *err, size_t errl
             max = (int)num;
     }
     closedir(d);
-    (void)txt;
     for (int i = 1; rc == 0 && i <= max; i++) {
         if (!txtname[i] && !imgname[i])
             continue;               /* gaps are fine: order is what counts */
