@@ -22,6 +22,7 @@
  *   The answer depends on the mode (POST /control?mode=...):
  *     success      SubmitRsp 1000 with MessageID "mid-<n>" (default)
  *     fault:CODE   HTTP 500, SOAP Fault whose detail is RSErrorRsp CODE
+ *     fault1:CODE  the same for the next request only, then success
  *     rserror:CODE HTTP 200, SubmitRsp with Status CODE (no Fault)
  *     slow:MS      wait MS ms, then success
  *     reset        close the connection without an answer
@@ -541,6 +542,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (strncmp(m, "fault:", 6) == 0)
         return fault_answer(c, txid, atoi(m + 6));
+    if (strncmp(m, "fault1:", 7) == 0) {          /* once, then success again */
+        pthread_mutex_lock(&lock);
+        snprintf(mode, sizeof mode, "success");
+        pthread_mutex_unlock(&lock);
+        return fault_answer(c, txid, atoi(m + 7));
+    }
     if (strncmp(m, "rserror:", 8) == 0)
         return submit_answer(c, txid, n, atoi(m + 8));
     return submit_answer(c, txid, n, 1000);

@@ -160,6 +160,16 @@ N1=$(jget .issue < "$T/r1.json"); N2=$(jget .issue < "$T/r2.json")
 [ "$N1" != "$N2" ] || fail "two sends got the same issue number $N1"
 expect_eq "$(printf '%s\n' "$N1" "$N2" | sort -n | tr '\n' ' ')" "2 3 " "issue numbers after the race"
 
+# ---- a transient fault (3000) is retried: the second attempt goes through ----
+curl -s -X POST "$EMU/control?mode=fault1:3000" > /dev/null
+H bulletin send --title 预防犯罪 --content "$T/single.txt" --list one > "$T/tr.json" || fail "transient send"
+N=$(jget .issue < "$T/tr.json")
+wait_until 20 is 预防犯罪 "$N" .mms_sent 1 || fail "a 3000 fault was not retried to success"
+TX=$(tail -1 "$T/emu/log" | cut -d' ' -f2)
+case "$TX" in *-2) ;; *) fail "the retry is not attempt 2: $TX" ;; esac
+grep -q " ${TX%-2}-1 " "$T/emu/log" || fail "the first attempt is not in the emulator's log"
+expect_eq "$(H bulletin stats --title 预防犯罪 --issue "$N" | jget .sms_fallback)" 0 "no fallback for a transient fault"
+
 # ---- a slow answer is waited for; a reset leaves the send uncertain (held) ----
 curl -s -X POST "$EMU/control?mode=slow:300" > /dev/null
 H bulletin send --title 预防犯罪 --content "$T/single.txt" --list one > "$T/slow.json" || fail "slow send"
