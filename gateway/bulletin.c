@@ -393,6 +393,36 @@ static int fallback_sms(queue *q, const gw_config *cfg, const catalog *cat, cons
     return 0;
 }
 
+/* Checks, before an issue takes a number, that its fallback SMS can be
+ * made: a link pattern, and a text within the template's part limit (with
+ * a five-digit issue number, longer than any real one). */
+static int fallback_check(const gw_config *cfg, const catalog *cat, const char *title,
+                          char *err, size_t errlen)
+{
+    char link[1024];
+    make_link(cfg, title, 99999, link, sizeof link);
+    if (!link[0]) {
+        snprintf(err, errlen, "bulletin.link_pattern is empty: the fallback SMS needs a link");
+        return -1;
+    }
+    const tpl_def *d = catalog_find(cat, BULLETIN_FALLBACK_TEMPLATE);
+    if (!d) {
+        snprintf(err, errlen, "template '%s' is missing from %s", BULLETIN_FALLBACK_TEMPLATE,
+                 cfg->templates_dir);
+        return -1;
+    }
+    tpl_var vars[3] = { { "title", title }, { "issue_no", "99999" }, { "link", link } };
+    catalog_opts co = { cfg->signature, cfg->optout_line };
+    rendered r;
+    char why[256];
+    if (catalog_render(d, &co, vars, 3, &r, why, sizeof why) < 0) {
+        snprintf(err, errlen, "the fallback SMS cannot be made (%s); shorten bulletin.link_pattern", why);
+        return -1;
+    }
+    free(r.text);
+    return 0;
+}
+
 /* ---- worker hooks -------------------------------------------------------------- */
 
 void bulletin_job_clear(bulletin_job *bj)
@@ -969,9 +999,8 @@ static int bulletin_send(gw_config *cfg, int argc, char **argv)
     }
     if (!q)
         goto out;
-    if (!catalog_find(cat, BULLETIN_FALLBACK_TEMPLATE)) {
-        code = die(EXIT_BAD_INPUT, "template '%s' is missing from %s", BULLETIN_FALLBACK_TEMPLATE,
-                   cfg->templates_dir);
+    if (fallback_check(cfg, cat, title, err, sizeof err) < 0) {
+        code = die(EXIT_BAD_INPUT, "%s", err);
         goto out;
     }
     if ((code = gather(q, lists, nlists, &holder, &ms, &n, &optout)) != 0)

@@ -191,5 +191,13 @@ mkdir -p "$T/badc"; printf 'x' > "$T/badc/01.bmp"
 H bulletin send --title "$TITLE" --content "$T/badc" --list deputies 2>"$T/e2"; expect_eq $? 2 "bad content"
 grep -q "unexpected file" "$T/e2" || fail "bad content message: $(cat "$T/e2")"
 
+# a fallback SMS that cannot be made (no link) refuses the issue before it takes a number
+sed 's|link_pattern = "[^"]*"|link_pattern = ""|' "$T/h.conf" > "$T/nolink.conf"
+LAST=$(H bulletin last "$TITLE")
+"$HERALD" -c "$T/nolink.conf" bulletin send --title "$TITLE" --content "$T/single.txt" --list one 2>"$T/e3"
+expect_eq $? 2 "send without a link pattern"
+grep -q "link_pattern is empty" "$T/e3" || fail "no-link message: $(cat "$T/e3")"
+expect_eq "$(H bulletin last "$TITLE")" "$LAST" "a refused issue takes no number"
+
 gw_stop g || fail "gateway stop"
 echo "bulletin_test: ok"
