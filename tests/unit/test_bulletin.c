@@ -2,13 +2,16 @@
  * statuses and figures) against a real redis-server.
  *
  * Needs REDIS_SOCK (tests/run.sh starts a private redis-server for the unit
- * tests). Uses its own prefix and deletes nothing but its own keys. */
+ * tests). Uses its own prefix "{btest}" and, before and after, deletes its
+ * own keys (SCAN MATCH on that prefix): the next unit test on the same server
+ * (test_queue) checks that no key lies outside its own prefix. */
 #include "queue/bulletin.h"
 #include "tests/unit/test.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <hiredis/hiredis.h>
 
 #define P "btest"
 #define TITLE "检察工作通讯"
@@ -163,20 +166,45 @@ static void test_issue(queue *q)
     CHECK_INT(queue_bulletin_stats(q, TITLE, 2, &j), QUEUE_ERR_NOTFOUND);
 }
 
+/* Deletes every "{btest}:*" key: only this test writes that prefix. */
+static void drop_own_keys(void)
+{
+    redisContext *c = redisConnectUnix(getenv("REDIS_SOCK"));
+    if (!c || c->err) {
+        redisFree(c);
+        return;
+    }
+    unsigned long long cursor = 0;
+    int rounds = 0;
+    do {
+        redisReply *r = redisCommand(c, "SCAN %llu MATCH %s COUNT 100", cursor, "{" P "}:*");
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            freeReplyObject(r);
+            break;
+        }
+        cursor = strtoull(r->element[0]->str, NULL, 10);
+        for (size_t i = 0; i < r->element[1]->elements; i++)
+            freeReplyObject(redisCommand(c, "DEL %s", r->element[1]->element[i]->str));
+        freeReplyObject(r);
+    } while (cursor != 0 && ++rounds < 1000);
+    redisFree(c);
+}
+
 int main(void)
 {
     if (!getenv("REDIS_SOCK")) {
         printf("test_bulletin: REDIS_SOCK not set (tests/run.sh sets it); skipped\n");
         return TEST_REPORT();
     }
+    drop_own_keys();              /* a server kept from an earlier run (AOF) */
     queue *q = open_q();
     CHECK(q != NULL);
     if (!q)
         return TEST_REPORT();
-    /* the private redis-server of tests/run.sh starts empty: no clean-up needed */
     test_lists(q);
     test_numbers(q);
     test_issue(q);
     queue_free(q);
+    drop_own_keys();
     return TEST_REPORT();
 }
