@@ -5,6 +5,7 @@
  *   gateway = { instance, workers, signature, templates_dir, ... };
  *   retry   = { max_attempts, backoff_base_ms, backoff_max_ms, jitter_percent };
  *   lanes   = { urgent = { reclaim_policy }; bulk = { reclaim_policy }; };
+ *   bulletin = { titles, link_pattern, slide_duration_s };   (gateway/bulletin.c)
  *   routes  = ( { name, driver, families, rate_per_minute, send_timeout_ms,
  *                 <driver> = { driver options } }, ... );
  */
@@ -15,6 +16,7 @@
 
 #include <sys/stat.h>
 
+#include "gateway/bulletin.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
 
@@ -80,7 +82,7 @@ static const cfg_key lanes_keys[] = {
 #define ROUTE_FIXED_KEYS 5
 static cfg_key route_keys[ROUTE_FIXED_KEYS + 16 + 1] = {
     { "name", CFG_STR, NULL, 0, 0, NULL, "route name, unique (appears in logs and records)" },
-    { "driver", CFG_STR, NULL, 0, 0, NULL, "gammu (GSM modem) or sink (records, sends nothing)" },
+    { "driver", CFG_STR, NULL, 0, 0, NULL, "gammu (GSM modem), mm7 (MMSC) or sink (records, sends nothing)" },
     { "families", CFG_STRLIST, "all", 0, 0, NULL, "families served: rights_notice, case_stage, survey, bulletin" },
     { "rate_per_minute", CFG_INT, "0", 0, 1000000, NULL, "most messages per minute through this route; 0 unlimited" },
     { "send_timeout_ms", CFG_INT, "60000", 100, 600000, NULL, "longest time one send may take" },
@@ -92,6 +94,7 @@ static const cfg_key top_keys[] = {
     { "retry", CFG_GROUP, "", 0, 0, retry_keys, "retries of transient failures" },
     { "lanes", CFG_GROUP, "", 0, 0, lanes_keys, "per-lane policies" },
     { "routes", CFG_LIST, NULL, 0, 0, route_keys, "the providers messages go out through" },
+    { "bulletin", CFG_GROUP, "", 0, 0, gw_bulletin_keys, "mobile bulletins (MMS): titles, fallback link" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gateway/bulletin.h"
 #include "gateway/daemon.h"
 #include "gateway/log.h"
 #include "gateway/phone.h"
@@ -132,11 +133,13 @@ static int route_up(gw_route_rt *rt)
     return h.up;
 }
 
-/* Picks a route for `family` and reserves its next rate-limit slot: the
- * route free soonest among those up (or among all when none is up), ties
- * broken round-robin so a pool shares the load. Returns NULL when no route
- * serves the family. *slot_ms gets when the send may start. */
-static gw_route_rt *route_pick(gw_daemon *d, tpl_family family, long long *slot_ms)
+/* Picks a route for `family` whose driver has the capability `need`
+ * (PROV_CAP_SMS, or PROV_CAP_MMS for a bulletin issue) and reserves its
+ * next rate-limit slot: the route free soonest among those up (or among
+ * all when none is up), ties broken round-robin so a pool shares the load.
+ * Returns NULL when no route serves the family. *slot_ms gets when the
+ * send may start. */
+static gw_route_rt *route_pick(gw_daemon *d, tpl_family family, unsigned need, long long *slot_ms)
 {
     gw_route_rt *best = NULL;
     long long best_free = 0;
@@ -144,7 +147,7 @@ static gw_route_rt *route_pick(gw_daemon *d, tpl_family family, long long *slot_
     unsigned start = atomic_fetch_add(&d->rr, 1);
     for (int k = 0; k < d->nroutes; k++) {
         gw_route_rt *rt = &d->routes[(start + (unsigned)k) % (unsigned)d->nroutes];
-        if (!rt->open || !(rt->r.families & (1u << family)))
+        if (!rt->open || !(rt->r.families & (1u << family)) || !(rt->r.driver->caps & need))
             continue;
         int up = route_up(rt);
         pthread_mutex_lock(&rt->mu);
@@ -260,9 +263,26 @@ static void process_entry(gw_worker *w, const queue_entry *e)
     char masked[PHONE_MAX];
     phone_mask(job.to, masked);
     queue_outcome o = { .now_ms = 0 };
+    prov_result res;
+    memset(&res, 0, sizeof res);
+    res.status = PROV_TRANSIENT;
+    /* A bulletin issue (MMS): its content comes from Redis, its route must
+     * carry MMS (gateway/bulletin.h). */
+    bulletin_job bj;
+    char berr[300];
+    int is_mms = bulletin_job_load(w->q, &job, &bj, berr, sizeof berr);
+    if (is_mms < 0) {
+        o.kind = job.attempts >= cfg->max_attempts ? QUEUE_OUT_DEAD : QUEUE_OUT_RETRY;
+        o.route = "";
+        o.detail = berr;
+        o.retry_at_ms = now_ms() + gw_backoff_ms(cfg, job.attempts, &w->seed);
+        gw_log(LOG_ERROR, w->consumer, "%s: %s", job.id, berr);
+        goto record;
+    }
     int fam = family_parse(job.family);
     long long slot = 0;
-    gw_route_rt *rt = fam >= 0 ? route_pick(d, (tpl_family)fam, &slot) : NULL;
+    gw_route_rt *rt = fam >= 0 ? route_pick(d, (tpl_family)fam, is_mms ? PROV_CAP_MMS : PROV_CAP_SMS,
+                                            &slot) : NULL;
     if (!rt) {
         o.kind = job.attempts >= cfg->max_attempts ? QUEUE_OUT_DEAD : QUEUE_OUT_RETRY;
         o.route = "";
@@ -290,7 +310,14 @@ static void process_entry(gw_worker *w, const queue_entry *e)
         .provider_code = job.provider_code, .vars_json = job.vars_json,
         .attempt = job.attempts,
     };
-    prov_result res;
+    if (is_mms) {
+        m.mms_type = bj.content_type;
+        m.mms_body = bj.content;
+        m.mms_len = bj.len;
+        m.subject = bj.subject;
+        m.recipients = (const char *const *)bj.rcpt;
+        m.nrecipients = bj.nrcpt;
+    }
     memset(&res, 0, sizeof res);
     gw_log(LOG_DEBUG, rt->r.name, "sending %s to %s: %s", job.id, masked, job.text);
     long long t0 = mono_ms();
@@ -347,6 +374,13 @@ record:
         o.detail = detail;
     }
     finish(w, e, job.id, &o);
+    if (is_mms == 1 && w->q && (o.kind == QUEUE_OUT_SENT || o.kind == QUEUE_OUT_DEAD)) {
+        pthread_rwlock_rdlock(&d->cat_lock);
+        bulletin_job_done(w->q, cfg, d->cat, &bj, &res, o.kind == QUEUE_OUT_DEAD);
+        pthread_rwlock_unlock(&d->cat_lock);
+    }
+    if (is_mms == 1)
+        bulletin_job_clear(&bj);
     queue_job_clear(&job);
 }
 

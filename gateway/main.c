@@ -9,6 +9,8 @@
  *   herald queue      depth and age per lane
  *   herald config     check the configuration, list the keys it may hold
  *   herald ping       exit 0 when Redis answers
+ *   herald list       subscriber lists of the bulletins (gateway/bulletin.c)
+ *   herald bulletin   send an issue, its figures, a delivery report
  *
  * Exit codes: 0 done, 2 bad input (reason on stderr), 1 any other failure.
  * The configuration comes from -c FILE, else $HERALD_CONFIG, else
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <jansson.h>
 
+#include "gateway/bulletin.h"
 #include "gateway/config.h"
 #include "gateway/daemon.h"
 #include "gateway/log.h"
@@ -42,6 +45,9 @@ static void usage(FILE *f)
         "  dead list [--max N] | dead retry ID\n"
         "  queue stats\n"
         "  config check | config keys\n"
+        "  list add|remove|show|import NAME ...   subscriber lists of the bulletins\n"
+        "  bulletin send --title T --content DIR_OR_FILE --list L [--list L2] [--at TIME]\n"
+        "  bulletin stats --title T --issue N | bulletin dlr [FILE]\n"
         "  ping                                 exit 0 when Redis answers\n"
         "  version\n"
         "Exit codes: 0 done, 2 bad input, 1 other failure.\n");
@@ -615,6 +621,10 @@ int main(int argc, char **argv)
         code = cmd_dead(&cfg, sargc, sargv);
     else if (strcmp(cmd, "queue") == 0)
         code = cmd_queue(&cfg, sargc, sargv);
+    else if (strcmp(cmd, "list") == 0)
+        code = gw_cmd_list(&cfg, sargc, sargv);
+    else if (strcmp(cmd, "bulletin") == 0)
+        code = gw_cmd_bulletin(&cfg, sargc, sargv);
     else if (strcmp(cmd, "config") == 0 && sargc == 2 && strcmp(sargv[1], "check") == 0) {
         printf("%s: ok (%d routes, instance %s)\n", cfg.path, cfg.nroutes, cfg.instance);
         code = EXIT_DONE;

@@ -14,6 +14,7 @@
 const prov_driver *const prov_drivers[] = {
     &prov_gammu,
     &prov_sink,
+    &prov_mm7,
     NULL
 };
 

@@ -77,6 +77,14 @@ typedef struct prov_msg {
     const char *provider_code;/* approved template code, or NULL */
     const char *vars_json;    /* the variables as a JSON object */
     int attempt;              /* 1 on the first try */
+    /* MMS (a bulletin issue for a PROV_CAP_MMS route; see gateway/bulletin.c):
+     * NULL / 0 for an SMS. `to` is recipients[0]. */
+    const char *mms_type;     /* Content-Type of mms_body (multipart/related) */
+    const char *mms_body;     /* the composed content (templates/mms.h) */
+    size_t mms_len;
+    const char *subject;      /* the MMS Subject */
+    const char *const *recipients;  /* every recipient of this request */
+    int nrecipients;
 } prov_msg;
 
 #define PROV_REFS_MAX  512
@@ -141,6 +149,7 @@ struct prov_route {
 /* The drivers compiled in. */
 extern const prov_driver prov_gammu;
 extern const prov_driver prov_sink;
+extern const prov_driver prov_mm7;
 
 /* Finds a driver by name; NULL with "unknown driver 'x' (known: gammu,
  * sink)" or "x support not compiled in" in err. */

@@ -289,7 +289,7 @@ static void sink_close(prov_route *r)
 
 const prov_driver prov_sink = {
     .name = "sink",
-    .caps = PROV_CAP_SMS | PROV_CAP_MMS,
+    .caps = PROV_CAP_SMS,   /* records text only: an MMS goes to an MMS route */
     .keys = sink_keys,
     .open = sink_open,
     .send = sink_send,

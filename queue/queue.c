@@ -1731,3 +1731,28 @@ int queue_inbound_add(queue *q, const char *route, const char *from,
         freeReplyObject(r);
     return rc;
 }
+
+/* ---- for other files of queue/ (queue/internal.h) ------------------------ */
+
+redisReply *queue_internal_command(queue *q, int argc, const char **argv,
+                                   const size_t *lens, const char *what, int *rc)
+{
+    *rc = 0;
+    if (ensure(q) != 0) {
+        *rc = QUEUE_ERR_CONN;
+        return NULL;
+    }
+    redisReply *r = raw(q, argc, argv, lens, what);
+    int c = check(q, r, what);
+    if (c) {
+        *rc = c;
+        return NULL;
+    }
+    return r;
+}
+
+const char *queue_internal_prefix(const queue *q) { return q->prefix; }
+
+void queue_internal_seterr(queue *q, const char *msg) { seterr(q, "%s", msg); }
+
+void queue_internal_clearerr(queue *q) { clearerr_q(q); }
