@@ -8,6 +8,9 @@
  *   housekeeper  promotes due scheduled sends and retries, refreshes the
  *                instance lease, reclaims entries of workers that died
  *   inbound      polls routes that receive, into the inbound stream
+ *   survey       reads the inbound stream: survey replies, opt-outs
+ *                (gateway/survey.c); the housekeeper also runs the
+ *                month's survey batch when it is due
  * Each thread has its own Redis connection (queue/). Drivers may run their
  * own threads (one per modem). */
 #include <errno.h>
@@ -25,6 +28,8 @@
 #include "gateway/log.h"
 #include "gateway/phone.h"
 #include "gateway/service.h"
+#include "gateway/survey.h"
+#include "queue/survey.h"
 
 #define URGENT_CHECK_MS 200     /* a worker busy with bulk looks at urgent this often */
 #define READ_BLOCK_MS 1000      /* how long an idle worker blocks: bounds stop latency */
@@ -61,6 +66,7 @@ struct gw_daemon {
     gw_worker *workers;
     pthread_t housekeeper, inbound;
     int have_inbound;
+    survey_daemon *survey;
 };
 
 static long long now_ms(void) { return svc_now_ms(); }
@@ -250,6 +256,16 @@ static void process_entry(gw_worker *w, const queue_entry *e)
 
     char masked[PHONE_MAX];
     phone_mask(job.to, masked);
+    /* Bulk families are not sent to numbers that opted out (TD); urgent
+     * ones (legal notices) always are. */
+    if (job.lane == LANE_BULK && queue_optout_has(w->q, job.to) == 1) {
+        if (queue_skip_optout(w->q, e, job.id, job.family, now_ms()) == 0)
+            gw_log(LOG_INFO, w->consumer, "skipped %s to %s: the number opted out", job.id, masked);
+        else
+            gw_log(LOG_WARN, w->consumer, "skipping %s: %s", job.id, queue_errstr(w->q));
+        queue_job_clear(&job);
+        return;
+    }
     queue_outcome o = { .now_ms = 0 };
     int fam = family_parse(job.family);
     long long slot = 0;
@@ -337,6 +353,10 @@ record:
         o.detail = detail;
     }
     finish(w, e, job.id, &o);
+    /* what went to whom: a reply that is not a survey answer is linked to it */
+    if (o.kind == QUEUE_OUT_SENT && w->q &&
+        queue_sent_note(w->q, job.to, job.id, job.family, o.now_ms, 30LL * 86400000) < 0)
+        gw_log(LOG_WARN, w->consumer, "noting %s as sent: %s", job.id, queue_errstr(w->q));
     queue_job_clear(&job);
 }
 
@@ -495,6 +515,8 @@ static void *housekeeper_main(void *arg)
             }
             last_reclaim = now;
         }
+        if (rc >= 0)
+            survey_daemon_tick(d->survey, q);
         if (rc < 0) {
             gw_log(LOG_WARN, "housekeeper", "redis: %s", queue_errstr(q));
             queue_free(q);
@@ -693,6 +715,9 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
         snprintf(w->consumer, sizeof w->consumer, "%s/w%d", cfg->instance, i);
         pthread_create(&w->thread, NULL, worker_main, w);
     }
+    d->survey = survey_daemon_start(cfg, &d->stop, err, sizeof err);
+    if (!d->survey)
+        gw_log(LOG_ERROR, "survey", "%s: no survey runs or reply parsing in this gateway", err);
     pthread_create(&d->housekeeper, NULL, housekeeper_main, d);
     for (int i = 0; i < d->nroutes; i++)
         if (d->routes[i].r.driver->poll_inbound)
@@ -733,6 +758,7 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
             stuck++;
     }
     pthread_join(d->housekeeper, NULL);
+    survey_daemon_stop(d->survey);
     if (d->have_inbound)
         pthread_join(d->inbound, NULL);
     if (stuck) {

@@ -9,6 +9,8 @@
  *   herald queue      depth and age per lane
  *   herald config     check the configuration, list the keys it may hold
  *   herald ping       exit 0 when Redis answers
+ *   herald contacts, survey, report survey, optout   the monthly survey
+ *                     (gateway/survey_cli.c)
  *
  * Exit codes: 0 done, 2 bad input (reason on stderr), 1 any other failure.
  * The configuration comes from -c FILE, else $HERALD_CONFIG, else
@@ -23,6 +25,7 @@
 #include "gateway/daemon.h"
 #include "gateway/log.h"
 #include "gateway/service.h"
+#include "gateway/survey.h"
 
 #define HERALD_VERSION "0.1.0"
 #define MAX_CLI_VARS 64
@@ -43,6 +46,10 @@ static void usage(FILE *f)
         "  queue stats\n"
         "  config check | config keys\n"
         "  ping                                 exit 0 when Redis answers\n"
+        "  contacts add|import FILE.csv|list    whom the monthly survey goes to\n"
+        "  survey plan|run|status|replies --period YYYY-MM [--dry-run] [--json]\n"
+        "  report survey --period YYYY-MM [--csv FILE] [--html FILE] [--json]\n"
+        "  optout list|add NUMBER|remove NUMBER\n"
         "  version\n"
         "Exit codes: 0 done, 2 bad input, 1 other failure.\n");
 }
@@ -602,6 +609,9 @@ int main(int argc, char **argv)
         code = cmd_dead(&cfg, sargc, sargv);
     else if (strcmp(cmd, "queue") == 0)
         code = cmd_queue(&cfg, sargc, sargv);
+    else if (strcmp(cmd, "contacts") == 0 || strcmp(cmd, "survey") == 0 ||
+             strcmp(cmd, "report") == 0 || strcmp(cmd, "optout") == 0)
+        code = survey_cli(&cfg, sargc, sargv);
     else if (strcmp(cmd, "config") == 0 && sargc == 2 && strcmp(sargv[1], "check") == 0) {
         printf("%s: ok (%d routes, instance %s)\n", cfg.path, cfg.nroutes, cfg.instance);
         code = EXIT_DONE;
