@@ -501,6 +501,10 @@ int survey_build(queue *q, const gw_config *cfg, const survey_settings *s, const
         snprintf(err, errlen, "redis: %s", queue_errstr(q));
         goto out;
     }
+    json_t *lastmap = json_object();              /* phone -> "<period>|<ms>" */
+    for (size_t i = 0; i < nc; i++)
+        if (last[i])
+            json_object_set_new(lastmap, phones[i], json_string(last[i]));
     /* One per number (or case): the contact met last wins, for its
      * department and prosecutor. Contacts come oldest first. */
     json_t *seen = json_object();
@@ -533,12 +537,7 @@ int survey_build(queue *q, const gw_config *cfg, const survey_settings *s, const
             continue;
         }
         /* surveyed in another period within skip_recent_days */
-        const char *l = NULL;
-        for (size_t i = 0; i < nc; i++)
-            if (strcmp(phones[i], ph) == 0) {
-                l = last[i];
-                break;
-            }
+        const char *l = json_string_value(json_object_get(lastmap, ph));
         if (l && s->skip_recent_days > 0) {
             const char *bar = strchr(l, '|');
             long long at = bar ? strtoll(bar + 1, NULL, 10) : 0;
@@ -554,6 +553,7 @@ int survey_build(queue *q, const gw_config *cfg, const survey_settings *s, const
     }
     free(fields);
     json_decref(seen);
+    json_decref(lastmap);
 
     size_t nb = json_array_size(chosen);
     p->batch = (int)nb;
@@ -728,11 +728,16 @@ int survey_run(queue *q, const gw_config *cfg, const survey_settings *s, const c
     fmt_local(s, p->start_ms, a, sizeof a);
     fmt_local(s, p->end_ms, b, sizeof b);
     fmt_local(s, p->finish_ms, f, sizeof f);
+    char cap[48];
+    if (p->capacity_per_min > 0)
+        snprintf(cap, sizeof cap, "routes %d/min", p->capacity_per_min);
+    else
+        snprintf(cap, sizeof cap, "routes unlimited");
     gw_log(LOG_INFO, "survey", "batch %s built by %s: %d surveys (%d new, %d already queued) of %d contacts; "
            "skipped %d opted out, %d surveyed recently, %d duplicates; window %s to %s; "
-           "estimated finish %s (%d/min)", slot.period, owner, p->batch, p->enqueued,
+           "estimated finish %s (%s)", slot.period, owner, p->batch, p->enqueued,
            p->duplicate_msgs, p->contacts, p->skipped_optout, p->skipped_recent, p->duplicates,
-           a, b, f, p->capacity_per_min);
+           a, b, f, cap);
     return 0;
 }
 

@@ -214,6 +214,15 @@ int survey_report_build(queue *q, const survey_settings *s, const char *period,
 
 static void pct(double r, char *buf, size_t len) { snprintf(buf, len, "%.1f%%", r * 100.0); }
 
+/* An aspect's satisfaction rate, or "-" when nobody rated it. */
+static void sat(const json_t *a, char *buf, size_t len)
+{
+    if (json_integer_value(json_object_get(a, "answered")) == 0)
+        snprintf(buf, len, "-");
+    else
+        pct(json_real_value(json_object_get(a, "satisfaction_rate")), buf, len);
+}
+
 static void text_group(FILE *f, const char *indent, const json_t *g, const json_t *labels)
 {
     char rr[16];
@@ -227,7 +236,7 @@ static void text_group(FILE *f, const char *indent, const json_t *g, const json_
     json_t *a;
     json_array_foreach(json_object_get(g, "aspects"), i, a) {
         char sr[16];
-        pct(json_real_value(json_object_get(a, "satisfaction_rate")), sr, sizeof sr);
+        sat(a, sr, sizeof sr);
         fprintf(f, "%s  %s:", indent, jstr(a, "name"));
         size_t l;
         json_t *c;
@@ -302,7 +311,7 @@ static void csv_group_row(FILE *f, const char *scope, const char *name, const js
     size_t i;
     json_t *a;
     json_array_foreach(json_object_get(g, "aspects"), i, a) {
-        pct(json_real_value(json_object_get(a, "satisfaction_rate")), buf, sizeof buf);
+        sat(a, buf, sizeof buf);
         csv_field(f, buf, i + 1 == REPLY_ASPECTS);
     }
 }
@@ -343,7 +352,7 @@ int survey_report_csv(const json_t *r, const char *path, char *err, size_t errle
         json_array_foreach(json_object_get(a, "counts"), l, c)
             fprintf(f, ",%lld", json_integer_value(c));
         char sr[16];
-        pct(json_real_value(json_object_get(a, "satisfaction_rate")), sr, sizeof sr);
+        sat(a, sr, sizeof sr);
         fprintf(f, ",%lld,%s\r\n", json_integer_value(json_object_get(a, "answered")), sr);
     }
 
@@ -423,7 +432,7 @@ static void svg_chart(FILE *f, const json_t *g, const json_t *labels)
             x += width;
         }
         char sr[16];
-        pct(json_real_value(json_object_get(a, "satisfaction_rate")), sr, sizeof sr);
+        sat(a, sr, sizeof sr);
         fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"13\">%s</text>\n", w + 4, y + bar - 8, sr);
     }
     fputs("</svg>\n", f);
@@ -449,12 +458,25 @@ static void html_group_table(FILE *f, const char *title, const char *col, const 
         json_t *a;
         json_array_foreach(json_object_get(g, "aspects"), i, a) {
             char sr[16];
-            pct(json_real_value(json_object_get(a, "satisfaction_rate")), sr, sizeof sr);
+            sat(a, sr, sizeof sr);
             fprintf(f, "<td>%s</td>", sr);
         }
         fputs("</tr>\n", f);
     }
     fputs("</table>\n", f);
+}
+
+static const char *kind_zh(const char *kind, const char *status)
+{
+    if (!strcmp(status, "optout"))
+        return "退订";
+    if (!strcmp(status, "optin"))
+        return "恢复订阅";
+    if (!strcmp(kind, "reply"))
+        return "回复其他短信";
+    if (!strcmp(kind, "unsolicited"))
+        return "主动来信";
+    return "评议回复";
 }
 
 static void html_list(FILE *f, const char *title, const json_t *arr)
@@ -464,12 +486,12 @@ static void html_list(FILE *f, const char *title, const json_t *arr)
         fputs("<p>无</p>\n", f);
         return;
     }
-    fputs("<table>\n<tr><th>号码</th><th>案号</th><th>部门</th><th>承办检察官</th><th>内容</th></tr>\n", f);
+    fputs("<table>\n<tr><th>类别</th><th>号码</th><th>案号</th><th>部门</th><th>承办检察官</th><th>内容</th></tr>\n", f);
     size_t i;
     json_t *e;
     json_array_foreach(arr, i, e) {
         const char *cols[] = { "phone", "case_no", "department", "prosecutor", "text" };
-        fputs("<tr>", f);
+        fprintf(f, "<tr><td>%s</td>", kind_zh(jstr(e, "kind"), jstr(e, "status")));
         for (int c = 0; c < 5; c++) {
             fputs("<td>", f);
             h(f, jstr(e, cols[c]));
@@ -496,6 +518,7 @@ int survey_report_html(const json_t *r, const char *path, char *err, size_t errl
           "table{border-collapse:collapse;margin:0.5em 0 1.5em}\n"
           "th,td{border:1px solid #999;padding:4px 8px;text-align:left;font-size:14px}\n"
           "th{background:#f0f0f0}\n.fig{font-size:18px}\n"
+          "td,th{white-space:nowrap}\ntd:last-child{white-space:normal}\n"
           "@media print{body{margin:0}h2{page-break-after:avoid}table{page-break-inside:auto}}\n"
           "</style>\n</head>\n<body>\n<h1>", f);
     h(f, jstr(r, "period_label"));
@@ -527,7 +550,7 @@ int survey_report_html(const json_t *r, const char *path, char *err, size_t errl
         json_array_foreach(json_object_get(a, "counts"), l, c)
             fprintf(f, "<td>%lld</td>", json_integer_value(c));
         char sr[16];
-        pct(json_real_value(json_object_get(a, "satisfaction_rate")), sr, sizeof sr);
+        sat(a, sr, sizeof sr);
         fprintf(f, "<td>%lld</td><td>%s</td></tr>\n", json_integer_value(json_object_get(a, "answered")), sr);
     }
     fputs("</table>\n", f);

@@ -232,6 +232,19 @@ grep -q '^执法文明,1,2,1,4,75.0%' "$TEST_TMP/r.csv" || fail "CSV civility ro
 grep -q '<svg' "$TEST_TMP/r.html" || fail "no chart in the HTML"
 grep -qiE '<script|<link|src=|href=|@import|url\(' "$TEST_TMP/r.html" && fail "the HTML is not self-contained"
 grep -q '回复率 <b>85.7%</b>' "$TEST_TMP/r.html" || fail "HTML response rate"
+# the HTML in headless Chromium (Debian's chromium-headless-shell): it loads
+# offline, without console errors, and renders to a screenshot
+CH=$(command -v chromium-headless-shell || command -v chromium) || fail "no headless Chromium (scripts/deps.sh installs chromium-headless-shell)"
+timeout 120 "$CH" --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$TEST_TMP/chrome" \
+    --enable-logging=stderr --v=0 --window-size=1000,1400 --screenshot="$TEST_TMP/r.png" \
+    "file://$TEST_TMP/r.html" > "$TEST_TMP/chrome.log" 2>&1 || fail "chromium failed: $(tail -5 "$TEST_TMP/chrome.log")"
+grep -E 'CONSOLE|Uncaught|net::ERR' "$TEST_TMP/chrome.log" && fail "the HTML has errors in a browser"
+expect_eq "$(head -c 8 "$TEST_TMP/r.png" | od -An -tx1 | tr -d ' ')" 89504e470d0a1a0a "screenshot is a PNG"
+[ "$(wc -c < "$TEST_TMP/r.png")" -gt 20000 ] || fail "screenshot suspiciously small"
+timeout 120 "$CH" --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$TEST_TMP/chrome" \
+    --dump-dom "file://$TEST_TMP/r.html" 2>/dev/null > "$TEST_TMP/dom.html" || fail "chromium --dump-dom"
+grep -q '<title>2026年11月执法评议短信统计</title>' "$TEST_TMP/dom.html" || fail "DOM title"
+[ "$(grep -o '<svg' "$TEST_TMP/dom.html" | wc -l)" -ge 1 ] || fail "DOM without the chart"
 $A report survey --period 2026-11 > "$TEST_TMP/report.txt" || fail "text report"
 grep -q 'response rate 85.7%' "$TEST_TMP/report.txt" || fail "text report figures"
 $A report survey --period 2026-13 2>/dev/null; expect_eq $? 2 "bad period"

@@ -178,6 +178,25 @@ static void test_reply_record(queue *q)
     CHECK_INT(queue_survey_match(q, "+8613900000001", t + 3600000, 7 * 86400000LL, buf, sizeof buf), 0);
     CHECK_STR(buf, "2026-11|+8613900000001");
     CHECK_INT(queue_survey_match(q, "+8613900000001", t - 1, 7 * 86400000LL, buf, sizeof buf), QUEUE_ERR_NOTFOUND);
+    /* two overlapping surveys to one number: a reply answers the latest
+     * sent before it */
+    queue_survey_item old = { "+8613900000002", "+8613900000002", "{}", t - 2 * 86400000LL };
+    queue_survey_item cur = { "+8613900000002", "+8613900000002", "{}", t };
+    CHECK_INT(queue_survey_items_put(q, "2026-10", &old, 1), 0);
+    CHECK_INT(queue_survey_items_put(q, "2026-11", &cur, 1), 0);
+    CHECK_INT(queue_survey_match(q, "+8613900000002", t + 60000, 7 * 86400000LL, buf, sizeof buf), 0);
+    CHECK_STR(buf, "2026-11|+8613900000002");
+    CHECK_INT(queue_survey_match(q, "+8613900000002", t - 86400000LL, 7 * 86400000LL, buf, sizeof buf), 0);
+    CHECK_STR(buf, "2026-10|+8613900000002");
+    char *last[2] = { NULL, NULL };
+    const char *ph[2] = { "+8613900000002", "+8613900000077" };
+    CHECK_INT(queue_survey_last(q, ph, 2, last), 0);
+    char want[64];
+    snprintf(want, sizeof want, "2026-11|%lld", t);
+    CHECK_STR(last[0], want);
+    CHECK(last[1] == NULL);
+    free(last[0]);
+    free(last[1]);
     CHECK_INT(queue_survey_match(q, "+8613900000001", t + 8 * 86400000LL, 7 * 86400000LL, buf, sizeof buf),
               QUEUE_ERR_NOTFOUND);
     /* two replies through the inbound stream (acked by the record script) */
