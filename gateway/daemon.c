@@ -8,9 +8,9 @@
  *   housekeeper  promotes due scheduled sends and retries, refreshes the
  *                instance lease, reclaims entries of workers that died
  *   inbound      polls routes that receive, into the inbound stream
- *   survey       reads the inbound stream: survey replies, opt-outs
- *                (gateway/survey.c); the housekeeper also runs the
- *                month's survey batch when it is due
+ *   survey       reads the inbound stream (survey replies, opt-outs) and
+ *                builds the month's survey batch when it is due
+ *                (gateway/survey.c)
  * Each thread has its own Redis connection (queue/). Drivers may run their
  * own threads (one per modem). */
 #include <errno.h>
@@ -515,8 +515,6 @@ static void *housekeeper_main(void *arg)
             }
             last_reclaim = now;
         }
-        if (rc >= 0)
-            survey_daemon_tick(d->survey, q);
         if (rc < 0) {
             gw_log(LOG_WARN, "housekeeper", "redis: %s", queue_errstr(q));
             queue_free(q);

@@ -2,7 +2,7 @@
  * zones, the schedule, the batch, and the daemon's part (the run at the
  * hour, the reply consumer).
  *
- * Exactly one batch per period: the housekeeper of every gateway looks at
+ * Exactly one batch per period: the survey thread of every gateway looks at
  * the local time once a second; on the run day between the run time and the
  * catch-up limit it asks Redis for the period's claim (queue/survey.c, one
  * Lua script). One gateway gets it and builds; the others see `building` or
@@ -11,6 +11,7 @@
  * CLAIM_STALE_MS. Rebuilding is harmless because every survey message is
  * enqueued with the idempotency key "survey/<period>/<field>". */
 #include <errno.h>
+#include <strings.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -424,6 +425,88 @@ long long survey_now_ms(void)
     return svc_now_ms() + clock_offset_ms;
 }
 
+/* ---- contacts ---------------------------------------------------------------- */
+
+/* "2026-11-05", "2026/11/05", "20261105" -> 20261105, or -1. */
+int survey_parse_date(const char *s)
+{
+    int y, m, d;
+    char tail;
+    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 &&
+        sscanf(s, "%4d/%2d/%2d%c", &y, &m, &d, &tail) != 3 &&
+        !(strlen(s) == 8 && sscanf(s, "%4d%2d%2d%c", &y, &m, &d, &tail) == 3))
+        return -1;
+    if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1)
+        return -1;
+    struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12 };
+    time_t t = timegm(&tm);
+    struct tm back;
+    gmtime_r(&t, &back);
+    if (back.tm_mday != d)                  /* 2026-02-30 */
+        return -1;
+    return y * 10000 + m * 100 + d;
+}
+
+/* Canonical role, or NULL. */
+static const char *parse_role(const char *s)
+{
+    static const struct { const char *in, *role; } roles[] = {
+        { "party", "party" }, { "当事人", "party" },
+        { "lawyer", "lawyer" }, { "defence_lawyer", "lawyer" }, { "defense_lawyer", "lawyer" },
+        { "辩护律师", "lawyer" }, { "律师", "lawyer" },
+        { "witness", "witness" }, { "key_witness", "witness" }, { "关键证人", "witness" }, { "证人", "witness" },
+        { "other", "other" }, { "其他", "other" },
+    };
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        if (strcasecmp(s, roles[i].in) == 0)
+            return roles[i].role;
+    return NULL;
+}
+
+/* Checks one contact; fills c (pointing into in and phone). 0 or -1 + err. */
+static int contact_check(const gw_config *cfg, const survey_contact_in *in, queue_contact *c,
+                         char phone[PHONE_MAX], char *err, size_t errlen)
+{
+    char perr[200];
+    memset(c, 0, sizeof *c);
+    if (!in->phone || !*in->phone)
+        return snprintf(err, errlen, "phone: missing"), -1;
+    if (phone_normalize(in->phone, cfg->allow_international, phone, perr, sizeof perr) < 0)
+        return snprintf(err, errlen, "phone: %s", perr), -1;
+    if (!in->role || !*in->role)
+        return snprintf(err, errlen, "role: missing (party, lawyer, witness or other)"), -1;
+    if (!(c->role = parse_role(in->role)))
+        return snprintf(err, errlen, "role: '%s' is not party, lawyer, witness or other", in->role), -1;
+    if (!in->case_no || !*in->case_no)
+        return snprintf(err, errlen, "case_no: missing"), -1;
+    if (strlen(in->case_no) > 100 || strchr(in->case_no, '|'))
+        return snprintf(err, errlen, "case_no: longer than 100 bytes or contains '|'"), -1;
+    if (!in->date || !*in->date)
+        return snprintf(err, errlen, "date: missing (YYYY-MM-DD)"), -1;
+    if ((c->date = survey_parse_date(in->date)) < 0)
+        return snprintf(err, errlen, "date: '%s' is not a date YYYY-MM-DD", in->date), -1;
+    c->phone = phone;
+    c->case_no = in->case_no;
+    c->department = in->department ? in->department : "";
+    c->prosecutor = in->prosecutor ? in->prosecutor : "";
+    return 0;
+}
+
+int survey_contact_add(queue *q, const gw_config *cfg, const survey_contact_in *in, long long now_ms,
+                       char *err, size_t errlen)
+{
+    queue_contact c;
+    char phone[PHONE_MAX];
+    if (contact_check(cfg, in, &c, phone, err, errlen) < 0)
+        return -1;
+    int rc = queue_contact_put(q, &c, now_ms);
+    if (rc < 0) {
+        snprintf(err, errlen, "redis: %s", queue_errstr(q));
+        return -2;
+    }
+    return rc;
+}
+
 /* ---- the batch ----------------------------------------------------------------- */
 
 /* Routes serving surveys: messages per minute together; 0 = unlimited. */
@@ -738,6 +821,9 @@ int survey_run(queue *q, const gw_config *cfg, const survey_settings *s, const c
            "estimated finish %s (%s)", slot.period, owner, p->batch, p->enqueued,
            p->duplicate_msgs, p->contacts, p->skipped_optout, p->skipped_recent, p->duplicates,
            a, b, f, cap);
+    if (p->finish_ms > p->end_ms)
+        gw_log(LOG_WARN, "survey", "batch %s: the routes serving surveys (%d/min) cannot send %d surveys "
+               "by %s; the last should go out about %s", slot.period, p->capacity_per_min, p->batch, b, f);
     return 0;
 }
 
@@ -950,6 +1036,10 @@ static void *replies_main(void *arg)
         }
         if (pending && n == 0)
             pending = 0;
+        /* The month's batch is built here rather than in the housekeeper:
+         * a build of 10,000 surveys takes seconds, which would stall the
+         * promotion of scheduled sends and the instance lease. */
+        survey_daemon_tick(sd, q);
         for (int i = 0; i < n; i++) {
             if (rc == 0) {
                 rc = survey_handle_inbound(q, sd->cfg, &sd->s, buf[i].entry, buf[i].route,

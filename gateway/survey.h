@@ -8,10 +8,10 @@
  *   batch      contacts of the period -> one survey per number (or case),
  *              skipping opted-out and recently surveyed numbers, spread over
  *              the window with scheduled sends (survey_build)
- *   daemon     survey_daemon: the housekeeper's tick runs the batch once per
- *              period (a Redis claim: exactly once across restarts and
- *              gateways); a thread reads the inbound stream and records
- *              replies (parsed by gateway/replies.c)
+ *   daemon     survey_daemon: one thread per gateway reads the inbound
+ *              stream and records replies (parsed by gateway/replies.c),
+ *              and runs the batch once per period (a Redis claim: exactly
+ *              once across restarts and gateways)
  *   report     figures of a period as JSON, text, CSV and HTML
  *              (gateway/survey_report.c)
  * Redis is reached only through queue/survey.h. */
@@ -114,6 +114,26 @@ void survey_period_label(const char *period, char *buf, size_t len);
  * advancing with the wall clock. */
 long long survey_now_ms(void);
 
+/* ---- contacts --------------------------------------------------------------- */
+
+/* One contact as a front end (CLI, CSV import, HTTP API) receives it. */
+typedef struct survey_contact_in {
+    const char *phone;        /* any form phone_normalize() accepts */
+    const char *role;         /* party, lawyer, witness, other (or 当事人, 辩护律师, 关键证人, 其他) */
+    const char *case_no;      /* required, at most 100 bytes, no '|' */
+    const char *department, *prosecutor;   /* may be NULL */
+    const char *date;         /* 2026-11-05, 2026/11/05 or 20261105 */
+} survey_contact_in;
+
+/* Checks every field and stores the contact. Returns 1 added, 0 updated
+ * (same phone and case), -1 bad input (err names the field and why), -2
+ * Redis failed (err has its text). */
+int survey_contact_add(queue *q, const gw_config *cfg, const survey_contact_in *in, long long now_ms,
+                       char *err, size_t errlen);
+
+/* "2026-11-05", "2026/11/05", "20261105" -> 20261105; -1 when not a date. */
+int survey_parse_date(const char *s);
+
 /* ---- the batch ---------------------------------------------------------------- */
 
 typedef struct survey_plan {
@@ -151,7 +171,8 @@ typedef struct survey_daemon survey_daemon;
 /* Loads the settings and starts the reply consumer thread (it stops when
  * *stop becomes non-zero). NULL with err on a bad configuration. */
 survey_daemon *survey_daemon_start(const gw_config *cfg, atomic_int *stop, char *err, size_t errlen);
-/* Called by the housekeeper every round: runs the month's batch when due. */
+/* Runs the month's batch when due (called by the survey thread between
+ * reads of the inbound stream; looks at the clock at most once a second). */
 void survey_daemon_tick(survey_daemon *sd, queue *q);
 /* Joins the thread and frees. Accepts NULL. */
 void survey_daemon_stop(survey_daemon *sd);

@@ -59,75 +59,6 @@ static void print_json(json_t *j)
 
 /* ---- contacts ---------------------------------------------------------------- */
 
-/* "2026-11-05", "2026/11/05", "20261105" -> 20261105, or -1. */
-static int parse_date(const char *s)
-{
-    int y, m, d;
-    char tail;
-    if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 &&
-        sscanf(s, "%4d/%2d/%2d%c", &y, &m, &d, &tail) != 3 &&
-        !(strlen(s) == 8 && sscanf(s, "%4d%2d%2d%c", &y, &m, &d, &tail) == 3))
-        return -1;
-    if (y < 2000 || y > 2999 || m < 1 || m > 12 || d < 1)
-        return -1;
-    struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12 };
-    time_t t = timegm(&tm);
-    struct tm back;
-    gmtime_r(&t, &back);
-    if (back.tm_mday != d)                  /* 2026-02-30 */
-        return -1;
-    return y * 10000 + m * 100 + d;
-}
-
-/* Canonical role, or NULL. */
-static const char *parse_role(const char *s)
-{
-    static const struct { const char *in, *role; } roles[] = {
-        { "party", "party" }, { "当事人", "party" },
-        { "lawyer", "lawyer" }, { "defence_lawyer", "lawyer" }, { "defense_lawyer", "lawyer" },
-        { "辩护律师", "lawyer" }, { "律师", "lawyer" },
-        { "witness", "witness" }, { "key_witness", "witness" }, { "关键证人", "witness" }, { "证人", "witness" },
-        { "other", "other" }, { "其他", "other" },
-    };
-    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
-        if (strcasecmp(s, roles[i].in) == 0)
-            return roles[i].role;
-    return NULL;
-}
-
-typedef struct contact_in {
-    const char *phone, *role, *case_no, *department, *prosecutor, *date;
-} contact_in;
-
-/* Checks one contact; fills c (pointing into in and phone). 0 or -1 + err. */
-static int contact_check(const gw_config *cfg, const contact_in *in, queue_contact *c,
-                         char phone[PHONE_MAX], char *err, size_t errlen)
-{
-    char perr[200];
-    memset(c, 0, sizeof *c);
-    if (!in->phone || !*in->phone)
-        return snprintf(err, errlen, "phone: missing"), -1;
-    if (phone_normalize(in->phone, cfg->allow_international, phone, perr, sizeof perr) < 0)
-        return snprintf(err, errlen, "phone: %s", perr), -1;
-    if (!in->role || !*in->role)
-        return snprintf(err, errlen, "role: missing (party, lawyer, witness or other)"), -1;
-    if (!(c->role = parse_role(in->role)))
-        return snprintf(err, errlen, "role: '%s' is not party, lawyer, witness or other", in->role), -1;
-    if (!in->case_no || !*in->case_no)
-        return snprintf(err, errlen, "case_no: missing"), -1;
-    if (strlen(in->case_no) > 100 || strchr(in->case_no, '|'))
-        return snprintf(err, errlen, "case_no: longer than 100 bytes or contains '|'"), -1;
-    if (!in->date || !*in->date)
-        return snprintf(err, errlen, "date: missing (YYYY-MM-DD)"), -1;
-    if ((c->date = parse_date(in->date)) < 0)
-        return snprintf(err, errlen, "date: '%s' is not a date YYYY-MM-DD", in->date), -1;
-    c->phone = phone;
-    c->case_no = in->case_no;
-    c->department = in->department ? in->department : "";
-    c->prosecutor = in->prosecutor ? in->prosecutor : "";
-    return 0;
-}
-
 static int contacts_add(gw_config *cfg, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -136,7 +67,7 @@ static int contacts_add(gw_config *cfg, int argc, char **argv)
         { "prosecutor", required_argument, NULL, 'u' }, { "date", required_argument, NULL, 't' },
         { NULL, 0, NULL, 0 }
     };
-    contact_in in = { 0 };
+    survey_contact_in in = { 0 };
     int ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -152,20 +83,20 @@ static int contacts_add(gw_config *cfg, int argc, char **argv)
     }
     if (optind < argc)
         return fail(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
-    queue_contact c;
-    char phone[PHONE_MAX], err[300];
-    if (contact_check(cfg, &in, &c, phone, err, sizeof err) < 0)
-        return fail(EXIT_BAD_INPUT, "contacts add: %s", err);
     queue *q = connect_q(cfg);
     if (!q)
         return EXIT_FAILURE_OTHER;
-    int rc = queue_contact_put(q, &c, svc_now_ms());
+    char err[400], masked[PHONE_MAX], phone[PHONE_MAX], perr[100];
+    int rc = survey_contact_add(q, cfg, &in, svc_now_ms(), err, sizeof err);
     int code = EXIT_DONE;
-    if (rc < 0)
-        code = fail(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+    if (rc == -1)
+        code = fail(EXIT_BAD_INPUT, "contacts add: %s", err);
+    else if (rc < 0)
+        code = fail(EXIT_FAILURE_OTHER, "%s", err);
     else {
-        char masked[PHONE_MAX];
-        printf("%s %s, case %s\n", rc == 1 ? "added" : "updated", phone_mask(phone, masked), c.case_no);
+        if (phone_normalize(in.phone, 1, phone, perr, sizeof perr) < 0)
+            snprintf(phone, sizeof phone, "?");
+        printf("%s %s, case %s\n", rc == 1 ? "added" : "updated", phone_mask(phone, masked), in.case_no);
     }
     queue_free(q);
     return code;
@@ -295,16 +226,14 @@ static int contacts_import(gw_config *cfg, const char *file)
         } else {
             for (int i = 0; i < n; i++)
                 col[map[i]] = trim(fields[i]);
-            contact_in in = { col[COL_PHONE], col[COL_ROLE], col[COL_CASE], col[COL_DEPT],
-                              col[COL_PROS], col[COL_DATE] };
-            queue_contact c;
-            char phone[PHONE_MAX];
-            if (contact_check(cfg, &in, &c, phone, why, sizeof why) == 0) {
-                int rc = queue_contact_put(q, &c, svc_now_ms());
-                if (rc < 0) {
-                    failed = fail(EXIT_FAILURE_OTHER, "%s:%ld: redis: %s", file, lineno, queue_errstr(q));
-                    goto out;
-                }
+            survey_contact_in in = { col[COL_PHONE], col[COL_ROLE], col[COL_CASE], col[COL_DEPT],
+                                     col[COL_PROS], col[COL_DATE] };
+            int rc = survey_contact_add(q, cfg, &in, svc_now_ms(), why, sizeof why);
+            if (rc < -1) {
+                failed = fail(EXIT_FAILURE_OTHER, "%s:%ld: %s", file, lineno, why);
+                goto out;
+            }
+            if (rc >= 0) {
                 if (rc == 1)
                     added++;
                 else
@@ -332,7 +261,7 @@ static int contacts_list(gw_config *cfg, int argc, char **argv)
 {
     int from = 20000101, to = 29991231;
     for (int i = 2; i + 1 < argc; i += 2) {
-        int d = parse_date(argv[i + 1]);
+        int d = survey_parse_date(argv[i + 1]);
         if (d < 0)
             return fail(EXIT_BAD_INPUT, "%s: '%s' is not a date YYYY-MM-DD", argv[i], argv[i + 1]);
         if (!strcmp(argv[i], "--from"))
@@ -418,6 +347,8 @@ static void print_plan(const survey_plan *p, const survey_settings *s, int json,
                json_string_value(json_object_get(j, "window_end")),
                json_string_value(json_object_get(j, "estimated_finish")),
                p->capacity_per_min ? "" : "unlimited, ", p->capacity_per_min);
+        if (p->finish_ms > p->end_ms)
+            printf("warning: the routes cannot send the batch within the window\n");
     }
     json_decref(j);
 }

@@ -188,10 +188,11 @@ wait_until 30 sh -c "$A status $bul | jget .status | grep -qx skipped" || fail "
 wait_until 30 sh -c "$A status $rn | jget .status | grep -qx sent" || fail "rights notice to an opted-out number not sent"
 expect_eq "$(R HGET '{t}:stats' 'skipped:bulletin:-')" 1 "skipped counted"
 # a reply now is past the survey's 7-day window: it answers the latest message (the notice)
-add +8613900000005 '收到' "$(($(date +%s) * 1000))"
+wait_until 10 sh -c "redis-cli -s '$REDIS_SOCK' ZRANGE '{t}:sent:+8613900000005' 0 -1 | grep -q $rn" || fail "notice not noted as sent"
+add +8613900000005 '收到' "$((($(date +%s) + 1) * 1000))"
 wait_until 20 sh -c "redis-cli -s '$REDIS_SOCK' XRANGE '{t}:replies:other' - + | grep -q $rn" || fail "reply after the window not linked to the notice"
 # opting back in
-add +8613900000005 ' 订阅。' "$(($(date +%s) * 1000))"
+add +8613900000005 ' 订阅。' "$((($(date +%s) + 1) * 1000))"
 wait_until 20 sh -c "! $A optout list | grep -q 8613900000005" || fail "opt-in keyword did not opt back in"
 
 # ---- the report, number by number
