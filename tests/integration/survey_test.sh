@@ -1,8 +1,8 @@
 # survey_test.sh -- the monthly evaluation survey end to end, on a real
 # redis-server, real gateway processes and libgammu's dummy phone:
 #   - contacts imported from a CSV with bad rows (refused, the rest kept);
-#   - a gateway that comes back after the catch-up hour waits for a person;
-#     a person runs that period by hand;
+#   - a gateway down at 10:00 and back at 14:00 catches up; one back after
+#     the catch-up hour waits for a person, who runs the period by hand;
 #   - two gateways at 10:00 on the 23rd (an injected clock) race for the
 #     period: exactly one batch, each survey sent once; a restart builds
 #     nothing new;
@@ -82,6 +82,16 @@ expect_eq $? 2 "contacts add with a bad role"
 grep -q "role: 'bishop'" "$TEST_TMP/add.err" || fail "bad role not named"
 $A optout add 13900000007 || fail "optout add"
 $A optout add 13900000012 || fail "optout add"
+
+# ---- a gateway down at 10:00 on the 23rd that is back at 14:00 catches up,
+# spreading the batch over what is left of the window
+HERALD_SURVEY_CLOCK=2026-09-23T14:00:00+08:00 gw_start c "$TEST_TMP/c.conf" || exit 1
+wait_until 20 grep -q "batch 2026-09 built by gw-c" "$TEST_TMP/c.log" || fail "no catch-up at 14:00: $(cat "$TEST_TMP/c.log")"
+gw_stop c || exit 1
+$A survey status --period 2026-09 > "$TEST_TMP/sep.json" || fail "September status"
+expect_eq "$(jget .summary.window_start < "$TEST_TMP/sep.json")" "2026-09-23 14:00 +08:00" "catch-up window start"
+expect_eq "$(jget .summary.window_end < "$TEST_TMP/sep.json")" "2026-09-23 16:00 +08:00" "catch-up window end"
+expect_eq "$(jget .summary.batch < "$TEST_TMP/sep.json")" 0 "nobody met in September"
 
 # ---- a gateway back after the catch-up hour of the October run waits for a person
 HERALD_SURVEY_CLOCK=2026-10-23T17:00:00+08:00 gw_start c "$TEST_TMP/c.conf" || exit 1
