@@ -997,6 +997,8 @@ struct survey_daemon {
     char handled[SURVEY_PERIOD_MAX];   /* period known built: stop asking */
     char warned[SURVEY_PERIOD_MAX];    /* period missed: said so once */
     char consumer[96];
+    char failed_entry[QUEUE_ENTRY_MAX]; /* the entry that failed last... */
+    int failures;                       /* ...and how often in a row */
 };
 
 static void sleep_ms(long long ms)
@@ -1004,6 +1006,43 @@ static void sleep_ms(long long ms)
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
+}
+
+#define INBOUND_MAX_FAILURES 3
+
+/* One inbound entry: recorded, or dead-lettered when it has no sender or
+ * was refused INBOUND_MAX_FAILURES times in a row (a poison entry must not
+ * stop every reply behind it). Returns 0, or < 0 to reconnect and re-read. */
+static int consume_one(survey_daemon *sd, queue *q, const queue_inbound_msg *m)
+{
+    const char *reason = NULL;
+    char why[300];
+    if (!m->from[0]) {
+        reason = "inbound entry without a sender (field from)";
+    } else {
+        int rc = survey_handle_inbound(q, sd->cfg, &sd->s, m->entry, m->route, m->from, m->text,
+                                       m->at_ms, survey_now_ms());
+        if (rc == 0) {
+            sd->failures = 0;
+            return 0;
+        }
+        gw_log(LOG_WARN, "survey", "recording inbound %s: %s", m->entry, queue_errstr(q));
+        if (rc == QUEUE_ERR_CONN)
+            return rc;
+        if (strcmp(sd->failed_entry, m->entry) != 0) {
+            snprintf(sd->failed_entry, sizeof sd->failed_entry, "%s", m->entry);
+            sd->failures = 0;
+        }
+        if (++sd->failures < INBOUND_MAX_FAILURES)
+            return rc;
+        snprintf(why, sizeof why, "inbound entry refused %d times: %s", sd->failures, queue_errstr(q));
+        reason = why;
+    }
+    int rc = queue_inbound_bury(q, m->entry, reason, svc_now_ms());
+    gw_log(rc == 0 ? LOG_ERROR : LOG_WARN, "survey", "inbound %s %s: %s", m->entry,
+           rc == 0 ? "dead-lettered" : "could not be dead-lettered", reason);
+    sd->failures = 0;
+    return rc;
 }
 
 static void *replies_main(void *arg)
@@ -1041,12 +1080,8 @@ static void *replies_main(void *arg)
          * promotion of scheduled sends and the instance lease. */
         survey_daemon_tick(sd, q);
         for (int i = 0; i < n; i++) {
-            if (rc == 0) {
-                rc = survey_handle_inbound(q, sd->cfg, &sd->s, buf[i].entry, buf[i].route,
-                                           buf[i].from, buf[i].text, buf[i].at_ms, survey_now_ms());
-                if (rc < 0)
-                    gw_log(LOG_WARN, "survey", "recording inbound %s: %s", buf[i].entry, queue_errstr(q));
-            }
+            if (rc == 0)
+                rc = consume_one(sd, q, &buf[i]);
             queue_inbound_msg_clear(&buf[i]);
         }
         if (rc < 0) {

@@ -70,10 +70,10 @@ static void c_ll(sv_cmd *c, long long v) { c_fmt(c, "%lld", v); }
 typedef enum {
     SK_CONTACTS, SK_CONTACTS_DATE, SK_OPTOUT, SK_RUN, SK_ITEMS, SK_REPLIES,
     SK_TO, SK_LAST, SK_SENT, SK_OTHER, SK_INBOUND, SK_MSG, SK_STATS,
-    SK_LANE_URGENT, SK_LANE_BULK
+    SK_LANE_URGENT, SK_LANE_BULK, SK_DEAD
 } sv_kind;
 
-/* The last five belong to queue.c's layout (queue.h); they are repeated
+/* The last six belong to queue.c's layout (queue.h); they are repeated
  * here for the scripts that must name them, and must stay in step. */
 static const char *const sv_kinds[] = {
     [SK_CONTACTS] = "contacts",
@@ -91,6 +91,7 @@ static const char *const sv_kinds[] = {
     [SK_STATS] = "stats",
     [SK_LANE_URGENT] = "lane:urgent",
     [SK_LANE_BULK] = "lane:bulk",
+    [SK_DEAD] = "dead",
 };
 
 static void sv_key(sv_cmd *c, const queue *q, sv_kind k, const char *suffix)
@@ -209,7 +210,15 @@ static const char lua_reply[] =
 "redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])\n"
 "return {first, 'ok'}\n";
 
-typedef enum { S_CONTACT, S_CLAIM, S_DONE, S_ITEM, S_SENT, S_SKIP, S_REPLY, S_COUNT } sv_script;
+/* BURY (an inbound entry that cannot be recorded)
+ * KEYS: 1 inbound, 2 dead.  ARGV: 1 entry, 2 group, 3 reason, 4 now */
+static const char lua_bury[] =
+"redis.call('XADD', KEYS[2], '*', 'id', ARGV[1], 'reason', ARGV[3], 'lane', 'inbound',\n"
+"  'family', '', 'at', ARGV[4])\n"
+"redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])\n"
+"return 0\n";
+
+typedef enum { S_CONTACT, S_CLAIM, S_DONE, S_ITEM, S_SENT, S_SKIP, S_REPLY, S_BURY, S_COUNT } sv_script;
 
 static const struct { const char *name, *src; } scripts[S_COUNT] = {
     [S_CONTACT] = { "contact_put", lua_contact_put },
@@ -219,6 +228,7 @@ static const struct { const char *name, *src; } scripts[S_COUNT] = {
     [S_SENT] = { "sent_note", lua_sent },
     [S_SKIP] = { "skip_optout", lua_skip },
     [S_REPLY] = { "reply_record", lua_reply },
+    [S_BURY] = { "inbound_bury", lua_bury },
 };
 
 static char shas[S_COUNT][41];
@@ -875,6 +885,24 @@ int queue_inbound_ack(queue *q, const char *entry)
     c_str(&c, entry);
     redisReply *r;
     int rc = done_cmd(q, &c, sv_run(q, &c, "XACK inbound"), "XACK inbound", &r);
+    if (!rc)
+        freeReplyObject(r);
+    return rc;
+}
+
+int queue_inbound_bury(queue *q, const char *entry, const char *reason, long long now_ms)
+{
+    queue_int_clearerr(q);
+    sv_cmd c;
+    c_script(&c, 2);
+    sv_key(&c, q, SK_INBOUND, NULL);
+    sv_key(&c, q, SK_DEAD, NULL);
+    c_str(&c, entry);
+    c_str(&c, QUEUE_SURVEY_GROUP);
+    c_str(&c, reason);
+    c_ll(&c, now_ms);
+    redisReply *r;
+    int rc = done_cmd(q, &c, sv_eval(q, &c, S_BURY), "dead-lettering an inbound entry", &r);
     if (!rc)
         freeReplyObject(r);
     return rc;

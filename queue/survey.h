@@ -121,6 +121,10 @@ int queue_inbound_read(queue *q, const char *consumer, int pending, int max, int
 void queue_inbound_msg_clear(queue_inbound_msg *m);
 /* Acks an entry that needs no record (e.g. malformed). */
 int queue_inbound_ack(queue *q, const char *entry);
+/* An entry that cannot be recorded (no sender, or refused again and again):
+ * added to {p}:dead (id = the entry, lane "inbound", the reason) and acked,
+ * in one script. */
+int queue_inbound_bury(queue *q, const char *entry, const char *reason, long long now_ms);
 
 typedef struct queue_reply_rec {
     const char *entry;        /* the inbound entry: acked in the same script */

@@ -183,6 +183,9 @@ expect_eq "$(r .+8613900000006.ratings)" "[2,2,2,2]" "full-width ratings"
 expect_eq "$(r .+8613900000006.raw.0.route)" modem-a "modem route kept"
 expect_eq "$(r .+8613900000006.raw.0.text)" "$P1$P2" "parts joined in order"
 expect_eq "$(r .+8613900000006.suggestion)" "${P1#２２２２，}$P2" "suggestion after the ratings"
+# a malformed inbound entry (no sender) goes to the dead letters with its reason
+R XADD '{t}:inbound' '*' route test text 'x' at $AT >/dev/null
+wait_until 20 sh -c "$A dead list | grep -q 'inbound entry without a sender'" || fail "malformed inbound entry not dead-lettered"
 $A optout list > "$TEST_TMP/optout.json"
 jget .+8613900000005 < "$TEST_TMP/optout.json" >/dev/null || fail "TD did not opt out"
 # one acknowledgement per answered survey (not for the opt-out, not twice for c3)
