@@ -481,6 +481,14 @@ static int contact_check(const gw_config *cfg, const survey_contact_in *in, queu
         return snprintf(err, errlen, "case_no: missing"), -1;
     if (strlen(in->case_no) > 100 || strchr(in->case_no, '|'))
         return snprintf(err, errlen, "case_no: longer than 100 bytes or contains '|'"), -1;
+    const char *texts[] = { in->case_no, in->department, in->prosecutor };
+    const char *names[] = { "case_no", "department", "prosecutor" };
+    for (int k = 0; k < 3; k++) {
+        json_t *t = texts[k] ? json_string(texts[k]) : NULL;   /* NULL: not UTF-8 */
+        if (texts[k] && !t)
+            return snprintf(err, errlen, "%s: not valid UTF-8 (save the file as UTF-8)", names[k]), -1;
+        json_decref(t);
+    }
     if (!in->date || !*in->date)
         return snprintf(err, errlen, "date: missing (YYYY-MM-DD)"), -1;
     if ((c->date = survey_parse_date(in->date)) < 0)
@@ -846,7 +854,11 @@ static char *utf8_clean(const char *s)
             if (i + k >= n || (u[i + k] & 0xC0) != 0x80)
                 ok = 0;
         if (ok && need == 1 && c < 0xC2)
-            ok = 0;
+            ok = 0;                                   /* overlong */
+        if (ok && need == 2 && ((c == 0xE0 && u[i + 1] < 0xA0) || (c == 0xED && u[i + 1] >= 0xA0)))
+            ok = 0;                                   /* overlong, or a surrogate */
+        if (ok && need == 3 && ((c == 0xF0 && u[i + 1] < 0x90) || (c == 0xF4 && u[i + 1] >= 0x90) || c > 0xF4))
+            ok = 0;                                   /* overlong, or past U+10FFFF */
         if (ok && c != 0) {
             memcpy(o, u + i, need + 1);
             o += need + 1;

@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <getopt.h>
+#include <iconv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,15 +172,92 @@ static int column_of(const char *h)
     return -1;
 }
 
+#define IMPORT_MAX (64 << 20)
+
+/* The whole file, NUL-terminated (malloc'd), or NULL. */
+static char *read_all(FILE *f, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t k = fread(buf + n, 1, cap - n, f);
+        n += k;
+        if (k == 0 || n > IMPORT_MAX)
+            break;
+        if (n == cap) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (!buf || ferror(f) || n > IMPORT_MAX) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+/* Spreadsheets on Chinese Windows save CSV as GBK: a file that is not
+ * UTF-8 is read as GB18030 (a superset of GBK and GB2312). Returns the
+ * UTF-8 text (buf itself, or a new buffer with buf freed), or NULL. */
+static char *as_utf8(char *buf, size_t *len, const char *file)
+{
+    json_t *probe = json_stringn(buf, *len);          /* NULL: not UTF-8 */
+    json_decref(probe);
+    if (probe)
+        return buf;
+    iconv_t cd = iconv_open("UTF-8", "GB18030");
+    if (cd == (iconv_t)-1) {
+        free(buf);
+        return NULL;
+    }
+    size_t outcap = *len * 2 + 1, inleft = *len, outleft = outcap - 1;
+    char *out = malloc(outcap), *in = buf, *o = out;
+    size_t rc = out ? iconv(cd, &in, &inleft, &o, &outleft) : (size_t)-1;
+    iconv_close(cd);
+    free(buf);
+    if (rc == (size_t)-1) {
+        free(out);
+        return NULL;
+    }
+    *o = '\0';
+    *len = (size_t)(o - out);
+    fprintf(stderr, "herald: %s is not UTF-8: read as GB18030 (GBK)\n", file);
+    return out;
+}
+
 static int contacts_import(gw_config *cfg, const char *file)
 {
-    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
-    if (!f)
+    FILE *in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    if (!in)
         return fail(EXIT_BAD_INPUT, "contacts import: cannot open '%s'", file);
+    size_t len = 0;
+    char *text = read_all(in, &len);
+    if (in != stdin)
+        fclose(in);
+    if (!text)
+        return fail(EXIT_BAD_INPUT, "contacts import: cannot read '%s' (at most 64 MB)", file);
+    if (!(text = as_utf8(text, &len, file)))
+        return fail(EXIT_BAD_INPUT, "contacts import: '%s' is neither UTF-8 nor GB18030 text", file);
+    if (len == 0) {
+        free(text);
+        return fail(EXIT_BAD_INPUT, "%s: empty file (expected a header: phone,role,case_no,department,prosecutor,date)", file);
+    }
+    FILE *f = fmemopen(text, len, "r");
+    if (!f) {
+        free(text);
+        return fail(EXIT_FAILURE_OTHER, "contacts import: out of memory");
+    }
     queue *q = connect_q(cfg);
     if (!q) {
-        if (f != stdin)
-            fclose(f);
+        fclose(f);
+        free(text);
         return EXIT_FAILURE_OTHER;
     }
     char *line = NULL;
@@ -252,8 +330,8 @@ out:
                added, updated, refused);
     free(line);
     queue_free(q);
-    if (f != stdin)
-        fclose(f);
+    fclose(f);
+    free(text);
     return failed ? failed : refused ? EXIT_BAD_INPUT : EXIT_DONE;
 }
 

@@ -76,6 +76,11 @@ grep -q 'contacts.csv:16: refused: unterminated quote' "$TEST_TMP/import.out" ||
 grep -q '^19 rows: 13 accepted (13 new, 0 updated), 6 refused$' "$TEST_TMP/import.out" || fail "summary: $(tail -1 "$TEST_TMP/import.out")"
 expect_eq "$($A contacts list | jget .#)" 13 "contacts stored"
 expect_eq "$($A contacts list --from 2026-11-08 --to 2026-11-08 | jget .0.case_no)" "A-6, 附带民事" "quoted case number"
+# a CSV saved by a spreadsheet on Chinese Windows is GBK
+printf '号码,角色,案号,部门,承办检察官,日期\n13900000030,当事人,G-1,刑检三部,赵六,2026-12-01\n' | iconv -f UTF-8 -t GBK > "$TEST_TMP/gbk.csv"
+$A contacts import "$TEST_TMP/gbk.csv" > "$TEST_TMP/gbk.out" 2>&1 || fail "GBK import: $(cat "$TEST_TMP/gbk.out")"
+grep -q 'read as GB18030' "$TEST_TMP/gbk.out" || fail "GBK not noticed"
+expect_eq "$($A contacts list --from 2026-12-01 --to 2026-12-01 | jget .0.department)" 刑检三部 "GBK department"
 $A contacts add --phone 13900000012 --role witness --case C-1 --date 2026-11-12 >/dev/null || fail "contacts add"
 $A contacts add --phone 13900000012 --role bishop --case C-1 --date 2026-11-12 2>"$TEST_TMP/add.err"
 expect_eq $? 2 "contacts add with a bad role"
