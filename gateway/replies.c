@@ -186,7 +186,14 @@ static int has_optout(const unsigned char *s, size_t n)
         size_t b = i;
         while (b < n) {
             size_t j = b;
-            if (classify(next_cp(s, n, &j)) != c)
+            unsigned cp = next_cp(s, n, &j);
+            /* an apostrophe inside a word keeps it one word: the "t" of
+             * "don't" is not an opt-out */
+            if (c == CL_LATIN && (cp == '\'' || cp == 0x2019) && j < n && is_latin(peek_cp(s, n, j))) {
+                b = j;
+                continue;
+            }
+            if (classify(cp) != c)
                 break;
             b = j;
         }

@@ -67,6 +67,8 @@ static const row table[] = {
     { "1121 👍", "parsed", "1121", "👍" },
     { "1121\n请尽快答复我的申诉", "parsed", "1121", "请尽快答复我的申诉" },
     { "1111 good job", "parsed", "1111", "good job" },
+    { "1121 don't know the others", "parsed", "1121", "don't know the others" },
+    { "I can’t say", "unparsed", "0", "I can’t say" },
     /* partial */
     { "11", "partial", "1100", "" },
     { "1 2 1", "partial", "1210", "" },
@@ -110,6 +112,8 @@ static const row table[] = {
     { "1121TD", "optout", "0", "" },
     { "满意，退订", "optout", "0", "" },
     { "回复TD退订", "optout", "0", "" },
+    { "'T'", "optout", "0", "" },
+    { "1111，t", "optout", "0", "" },
     /* opt back in */
     { "订阅", "optin", "0", "" },
     { " 订阅。", "optin", "0", "" },
