@@ -232,6 +232,61 @@ static void test_reply_record(queue *q)
     json_decref(reps);
 }
 
+/* The batch itself: one survey per number, or per case when configured;
+ * a rebuild enqueues nothing new (idempotency keys). */
+static void test_build_per_case(queue *q)
+{
+    gw_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.templates_dir = "templates/shipped";
+    cfg.signature = "【测试】";
+    cfg.optout_line = "回TD退订";
+    survey_settings s;
+    settings(&s, "Asia/Shanghai", 23);
+    s.template_name = "evaluation_survey";
+    s.skip_recent_days = 0;
+    long long now = at("2026-06-23T10:00:00+08:00");
+    const char *cases[] = { "P-1", "P-2", "P-3" };
+    for (int i = 0; i < 3; i++) {
+        queue_contact c = { "+8613900000050", "party", cases[i], "刑检一部", "张三", 20260601 + i };
+        CHECK(queue_contact_put(q, &c, now) >= 0);
+    }
+    queue_contact other = { "+8613900000051", "lawyer", "P-9", "刑检二部", "李四", 20260610 };
+    CHECK(queue_contact_put(q, &other, now) >= 0);
+    survey_plan p;
+    char err[300];
+    CHECK_INT(survey_build(q, &cfg, &s, "2026-06", now, 0, &p, err, sizeof err), 0);
+    CHECK_INT(p.contacts, 4);
+    CHECK_INT(p.batch, 2);
+    CHECK_INT(p.duplicates, 2);
+    s.per_case = 1;
+    CHECK_INT(survey_build(q, &cfg, &s, "2026-06", now, 1, &p, err, sizeof err), 0);
+    CHECK_INT(p.batch, 4);
+    CHECK_INT(p.duplicates, 0);
+    CHECK_INT(p.enqueued, 4);
+    CHECK_INT(p.start_ms, now);
+    CHECK_INT(p.end_ms, at("2026-06-23T16:00:00+08:00"));
+    CHECK_INT(p.finish_ms, now + (p.end_ms - now) * 3 / 4);    /* even spread, no rate limit */
+    json_t *items = NULL;
+    CHECK_INT(queue_survey_items_get(q, "2026-06", &items), 0);
+    CHECK_INT(json_object_size(items), 4);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(items, "+8613900000050|P-2"), "case_no")), "P-2");
+    json_decref(items);
+    /* built again (a builder that died half-way): nothing new is queued */
+    CHECK_INT(survey_build(q, &cfg, &s, "2026-06", now + 1000, 1, &p, err, sizeof err), 0);
+    CHECK_INT(p.enqueued, 0);
+    CHECK_INT(p.duplicate_msgs, 4);
+    /* a rate-limited route and a 2-minute window: the estimate runs past it */
+    s.end_min = 10 * 60 + 2;
+    cfg.nroutes = 1;
+    cfg.routes[0].families = 1u << FAMILY_SURVEY;
+    cfg.routes[0].rate_per_minute = 1;
+    CHECK_INT(survey_build(q, &cfg, &s, "2026-06", now, 0, &p, err, sizeof err), 0);
+    CHECK_INT(p.capacity_per_min, 1);
+    CHECK_INT(p.finish_ms, now + 4 * 60000);
+    survey_settings_free(&s);
+}
+
 int main(void)
 {
     test_schedule();
@@ -241,6 +296,7 @@ int main(void)
         if (a && b) {
             test_claim(a, b);
             test_reply_record(a);
+            test_build_per_case(a);
         }
         queue_free(a);
         queue_free(b);
