@@ -22,6 +22,7 @@
 #include "gateway/phone.h"
 #include "gateway/service.h"
 #include "queue/bulletin.h"
+#include "queue/survey.h"
 #include "templates/mms.h"
 
 #define DEFAULT_BUDGET_KB 300
@@ -839,8 +840,8 @@ static int gather(queue *q, const char *const *lists, int nlists, json_t **holde
     const char *p;
     json_t *m;
     json_object_foreach(byphone, p, m) {
-        int yes = 0;
-        if (queue_optout_has(q, p, &yes) < 0) {
+        int yes = queue_optout_has(q, p);
+        if (yes < 0) {
             json_decref(byphone);
             return die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
         }

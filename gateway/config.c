@@ -19,6 +19,7 @@
 #include "gateway/bulletin.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
+#include "gateway/survey.h"
 
 static const cfg_key redis_keys[] = {
     { "socket", CFG_STR, "", 0, 0, NULL, "unix socket of redis-server; when set, host and port are not used" },
@@ -95,6 +96,7 @@ static const cfg_key top_keys[] = {
     { "lanes", CFG_GROUP, "", 0, 0, lanes_keys, "per-lane policies" },
     { "routes", CFG_LIST, NULL, 0, 0, route_keys, "the providers messages go out through" },
     { "bulletin", CFG_GROUP, "", 0, 0, gw_bulletin_keys, "mobile bulletins (MMS): titles, fallback link" },
+    { "survey", CFG_GROUP, "", 0, 0, survey_cfg_keys, "the monthly evaluation survey and its replies (gateway/survey.c)" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -317,6 +319,11 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
         || load_policy(c, LANE_BULK, bulk_keys, err, errlen) < 0
         || load_routes(c, err, errlen) < 0)
         goto fail;
+    /* the survey group is read where it is used; here it is only checked */
+    survey_settings ss;
+    if (survey_settings_load(&c->cfg, &ss, err, errlen) < 0)
+        goto fail;
+    survey_settings_free(&ss);
     return 0;
 fail:
     config_destroy(&c->cfg);

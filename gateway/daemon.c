@@ -8,6 +8,9 @@
  *   housekeeper  promotes due scheduled sends and retries, refreshes the
  *                instance lease, reclaims entries of workers that died
  *   inbound      polls routes that receive, into the inbound stream
+ *   survey       reads the inbound stream (survey replies, opt-outs) and
+ *                builds the month's survey batch when it is due
+ *                (gateway/survey.c)
  * Each thread has its own Redis connection (queue/). Drivers may run their
  * own threads (one per modem). */
 #include <errno.h>
@@ -26,6 +29,8 @@
 #include "gateway/log.h"
 #include "gateway/phone.h"
 #include "gateway/service.h"
+#include "gateway/survey.h"
+#include "queue/survey.h"
 
 #define URGENT_CHECK_MS 200     /* a worker busy with bulk looks at urgent this often */
 #define READ_BLOCK_MS 1000      /* how long an idle worker blocks: bounds stop latency */
@@ -71,6 +76,7 @@ struct gw_daemon {
     int nabandoned;
     pthread_t housekeeper, inbound;
     int have_inbound;
+    survey_daemon *survey;
 };
 
 static long long now_ms(void) { return svc_now_ms(); }
@@ -262,6 +268,18 @@ static void process_entry(gw_worker *w, const queue_entry *e)
 
     char masked[PHONE_MAX];
     phone_mask(job.to, masked);
+    /* Bulk families are not sent to numbers that opted out (TD); urgent
+     * ones (legal notices) always are. An MMS job carries a group of
+     * recipients, filtered when the issue was sent. */
+    int group = job.template_name && strcmp(job.template_name, BULLETIN_MMS_TEMPLATE) == 0;
+    if (job.lane == LANE_BULK && !group && queue_optout_has(w->q, job.to) == 1) {
+        if (queue_skip_optout(w->q, e, job.id, job.family, now_ms()) == 0)
+            gw_log(LOG_INFO, w->consumer, "skipped %s to %s: the number opted out", job.id, masked);
+        else
+            gw_log(LOG_WARN, w->consumer, "skipping %s: %s", job.id, queue_errstr(w->q));
+        queue_job_clear(&job);
+        return;
+    }
     queue_outcome o = { .now_ms = 0 };
     prov_result res;
     memset(&res, 0, sizeof res);
@@ -381,6 +399,10 @@ record:
     }
     if (is_mms == 1)
         bulletin_job_clear(&bj);
+    /* what went to whom: a reply that is not a survey answer is linked to it */
+    if (o.kind == QUEUE_OUT_SENT && w->q &&
+        queue_sent_note(w->q, job.to, job.id, job.family, o.now_ms, 30LL * 86400000) < 0)
+        gw_log(LOG_WARN, w->consumer, "noting %s as sent: %s", job.id, queue_errstr(w->q));
     queue_job_clear(&job);
 }
 
@@ -815,6 +837,9 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
             goto out_routes;
         }
     }
+    d->survey = survey_daemon_start(cfg, &d->stop, err, sizeof err);
+    if (!d->survey)
+        gw_log(LOG_ERROR, "survey", "%s: no survey runs or reply parsing in this gateway", err);
     pthread_create(&d->housekeeper, NULL, housekeeper_main, d);
     for (int i = 0; i < d->nroutes; i++)
         if (d->routes[i].r.driver->poll_inbound)
@@ -864,6 +889,7 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
             stuck++;
     }
     pthread_join(d->housekeeper, NULL);
+    survey_daemon_stop(d->survey);
     if (d->have_inbound)
         pthread_join(d->inbound, NULL);
     if (stuck) {

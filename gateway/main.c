@@ -11,6 +11,8 @@
  *   herald ping       exit 0 when Redis answers
  *   herald list       subscriber lists of the bulletins (gateway/bulletin.c)
  *   herald bulletin   send an issue, its figures, a delivery report
+ *   herald contacts, survey, report survey, optout   the monthly survey
+ *                     (gateway/survey_cli.c)
  *
  * Exit codes: 0 done, 2 bad input (reason on stderr), 1 any other failure.
  * The configuration comes from -c FILE, else $HERALD_CONFIG, else
@@ -26,6 +28,7 @@
 #include "gateway/daemon.h"
 #include "gateway/log.h"
 #include "gateway/service.h"
+#include "gateway/survey.h"
 
 #define HERALD_VERSION "0.1.0"
 #define MAX_CLI_VARS 64
@@ -49,6 +52,10 @@ static void usage(FILE *f)
         "  bulletin send --title T --content DIR_OR_FILE --list L [--list L2] [--at TIME]\n"
         "  bulletin stats --title T --issue N | bulletin dlr [FILE]\n"
         "  ping                                 exit 0 when Redis answers\n"
+        "  contacts add|import FILE.csv|list    whom the monthly survey goes to\n"
+        "  survey plan|run|status|replies --period YYYY-MM [--dry-run] [--json]\n"
+        "  report survey --period YYYY-MM [--csv FILE] [--html FILE] [--json]\n"
+        "  optout list|add NUMBER|remove NUMBER\n"
         "  version\n"
         "Exit codes: 0 done, 2 bad input, 1 other failure.\n");
 }
@@ -625,6 +632,9 @@ int main(int argc, char **argv)
         code = gw_cmd_list(&cfg, sargc, sargv);
     else if (strcmp(cmd, "bulletin") == 0)
         code = gw_cmd_bulletin(&cfg, sargc, sargv);
+    else if (strcmp(cmd, "contacts") == 0 || strcmp(cmd, "survey") == 0 ||
+             strcmp(cmd, "report") == 0 || strcmp(cmd, "optout") == 0)
+        code = survey_cli(&cfg, sargc, sargv);
     else if (strcmp(cmd, "config") == 0 && sargc == 2 && strcmp(sargv[1], "check") == 0) {
         printf("%s: ok (%d routes, instance %s)\n", cfg.path, cfg.nroutes, cfg.instance);
         code = EXIT_DONE;

@@ -208,23 +208,6 @@ int queue_list_exists(queue *q, const char *list, int *exists)
     return rc;
 }
 
-int queue_optout_has(queue *q, const char *phone, int *yes)
-{
-    queue_internal_clearerr(q);
-    args a = { 0 };
-    a_str(&a, "SISMEMBER");
-    a_own(&a, bkey(q, "optout", NULL, 0));
-    a_str(&a, phone);
-    int rc;
-    redisReply *r = a_run(q, &a, "checking the opt-outs", &rc);
-    if (r) {
-        *yes = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-        freeReplyObject(r);
-    }
-    a_free(&a);
-    return rc;
-}
-
 /* ---- issues --------------------------------------------------------------- */
 
 static int int_cmd(queue *q, const char *verb, char *key, long long *out, const char *what)

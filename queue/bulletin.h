@@ -35,10 +35,8 @@ int queue_list_get(queue *q, const char *list, json_t **out);
 /* 1 in *exists when the list has members. */
 int queue_list_exists(queue *q, const char *list, int *exists);
 
-/* Opted-out numbers ({p}:optout, written by the survey/reply side).
- * *yes is 1 when `phone` opted out. The lead reconciles this with the
- * survey work's opt-out key. */
-int queue_optout_has(queue *q, const char *phone, int *yes);
+/* Opted-out numbers: queue_optout_has() in queue/survey.h ({p}:optout,
+ * written by the reply handling and `herald optout`). */
 
 /* ---- issues ----------------------------------------------------------- */
 

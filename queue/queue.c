@@ -13,6 +13,7 @@
  * failure of a call is kept in q->err (queue_errstr). */
 #include "queue/queue.h"
 #include "queue/scripts.h"
+#include "queue/internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -1756,3 +1757,55 @@ const char *queue_internal_prefix(const queue *q) { return q->prefix; }
 void queue_internal_seterr(queue *q, const char *msg) { seterr(q, "%s", msg); }
 
 void queue_internal_clearerr(queue *q) { clearerr_q(q); }
+/* ---- shared with the other files of queue/ (queue/internal.h) ----------- */
+
+const char *queue_int_prefix(const queue *q) { return q->prefix; }
+
+void queue_int_clearerr(queue *q) { clearerr_q(q); }
+
+void queue_int_seterr(queue *q, const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    seterr(q, "%s", buf);
+}
+
+redisReply *queue_int_command(queue *q, int argc, const char **argv, const size_t *lens,
+                              const char *what)
+{
+    if (ensure(q) != 0)
+        return NULL;
+    return raw(q, argc, argv, lens, what);
+}
+
+int queue_int_pipeline(queue *q, size_t n, const int *argcs, const char *const *const *argvs,
+                       const size_t *const *lens, redisReply **out, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    if (ensure(q) != 0)
+        return QUEUE_ERR_CONN;
+    for (size_t i = 0; i < n; i++)
+        if (redisAppendCommandArgv(q->c, argcs[i], (const char **)argvs[i], lens[i]) != REDIS_OK)
+            return conn_lost(q, what);
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(q->c, &r) != REDIS_OK || !r) {
+            for (size_t j = 0; j < i; j++) {
+                freeReplyObject(out[j]);
+                out[j] = NULL;
+            }
+            return conn_lost(q, what);
+        }
+        out[i] = r;
+    }
+    return 0;
+}
+
+int queue_int_check(queue *q, redisReply *r, const char *what)
+{
+    return check(q, r, what);
+}

@@ -12,6 +12,8 @@
  *   {p}:inbound         stream  inbound SMS from every route
  *   {p}:stats           hash    counters "<event>:<family>:<route>"
  *   {p}:gw:<instance>   string  lease of a running gateway instance
+ *   (the survey's keys -- contacts, opt-out, runs, replies -- are spelled
+ *   in queue/survey.c; see queue/survey.h)
  * Streams are read by the consumer group "herald". Every state change of a
  * message is one Lua script, so a record, its stream entry and its
  * idempotency key change together or not at all.
