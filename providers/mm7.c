@@ -241,6 +241,8 @@ static int find_start(const char *p, const char *end, const char *name, const ch
         const char *gt = memchr(n, '>', (size_t)(end - n));
         if (!gt)
             return 0;
+        if (gt[-1] != '/' && gt + 1 >= end)         /* "<X>" as the last bytes */
+            return 0;
         if (tag)
             *tag = p;
         *content = gt[-1] == '/' ? gt : gt + 1;   /* <X/>: empty */
