@@ -14,6 +14,9 @@
 const prov_driver *const prov_drivers[] = {
     &prov_gammu,
     &prov_sink,
+    &prov_http,
+    &prov_aliyun,
+    &prov_tencent,
     NULL
 };
 

@@ -156,8 +156,9 @@ static void test_registry(void)
     char err[256];
     CHECK(prov_find_driver("gammu", err, sizeof err) == &prov_gammu);
     CHECK(prov_find_driver("sink", err, sizeof err) == &prov_sink);
+    CHECK(prov_find_driver("aliyun", err, sizeof err) == &prov_aliyun);
     CHECK(prov_find_driver("nokia", err, sizeof err) == NULL);
-    CHECK_STR(err, "unknown driver 'nokia' (known: gammu, sink)");
+    CHECK_STR(err, "unknown driver 'nokia' (known: gammu, sink, http, aliyun, tencent)");
     CHECK(prov_find_driver("mm7", err, sizeof err) == NULL);
     CHECK_STR(err, "mm7 support not compiled in");
     CHECK(prov_find_driver("", err, sizeof err) == NULL);
@@ -168,7 +169,7 @@ static void test_registry(void)
         CHECK((*d)->name && (*d)->open && (*d)->send && (*d)->close && (*d)->keys);
         CHECK(((*d)->poll_inbound != NULL) == (((*d)->caps & PROV_CAP_INBOUND) != 0));
     }
-    CHECK_INT(n, 2);
+    CHECK_INT(n, 5);
 
     CHECK_STR(prov_status_name(PROV_OK), "ok");
     CHECK_STR(prov_status_name(PROV_TRANSIENT), "transient");
