@@ -41,6 +41,7 @@ static void usage(FILE *f)
         "  templates [list|check [DIR]]\n"
         "  dead list [--max N] | dead retry ID\n"
         "  queue stats\n"
+        "  routes                               each route's breaker, error rate and in-flight count\n"
         "  config check | config keys\n"
         "  ping                                 exit 0 when Redis answers\n"
         "  version\n"
@@ -506,6 +507,27 @@ static int cmd_queue(gw_config *cfg, int argc, char **argv)
     return code;
 }
 
+/* What every running gateway last published about its routes (its
+ * housekeeper refreshes it each second; "updated" says how fresh). */
+static int cmd_routes(gw_config *cfg, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return die(EXIT_BAD_INPUT, "%s", "usage: herald routes");
+    queue *q = connect_queue(cfg);
+    if (!q)
+        return EXIT_FAILURE_OTHER;
+    json_t *j = NULL;
+    int code = EXIT_DONE;
+    if (queue_routes_get(q, &j) < 0)
+        code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+    else
+        print_json(j);
+    json_decref(j);
+    queue_free(q);
+    return code;
+}
+
 static int cmd_run(gw_config *cfg, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -600,6 +622,8 @@ int main(int argc, char **argv)
         code = cmd_status(&cfg, sargc, sargv);
     else if (strcmp(cmd, "dead") == 0)
         code = cmd_dead(&cfg, sargc, sargv);
+    else if (strcmp(cmd, "routes") == 0)
+        code = cmd_routes(&cfg, sargc, sargv);
     else if (strcmp(cmd, "queue") == 0)
         code = cmd_queue(&cfg, sargc, sargv);
     else if (strcmp(cmd, "config") == 0 && sargc == 2 && strcmp(sargv[1], "check") == 0) {
