@@ -35,7 +35,7 @@ EMU_BIN    := $(EMU_SRC:tests/emulators/%.c=$(BUILD)/emulators/%)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration clean bench
+.PHONY: all deps run test unit integration clean bench bench-providers
 all: $(BUILD)/herald
 
 deps:
@@ -79,6 +79,12 @@ test: deps
 unit: deps
 	@$(MAKE) --no-print-directory SANITIZER=1 BUILD=build/san $(UNIT_BIN:$(BUILD)/%=build/san/%)
 	@./tests/run.sh build/san unit
+
+# `make bench`: sends per second through the aliyun driver against the
+# provider emulator with 1, 16 and 64 in flight; Redis commands per message.
+bench: bench-providers
+bench-providers: deps $(BUILD)/herald $(BUILD)/emulators/provider_emu $(BUILD)/tools/jget
+	@./scripts/bench_providers.sh $(BUILD)
 
 clean:
 	rm -rf build
