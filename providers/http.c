@@ -17,6 +17,9 @@
  * code) {{params}} (provider parameters as a JSON object) {{attempt}}. In
  * the URL and in form bodies values are percent-encoded; in JSON bodies
  * "name=..." is a JSON string and "name:=..." inserts the text as JSON.
+ * Instead of params, `body` may give the whole POST body as one template;
+ * its values are form-encoded, or JSON-escaped (inside the quotes the
+ * template writes) with encoding = "json".
  *
  * An answer is a success when its status is in success_status and its body
  * matches success_match (a POSIX extended regex; "" = any body). Otherwise
@@ -41,6 +44,7 @@ static const cfg_key http_keys[] = {
     { "method", CFG_STR, "POST", 0, 0, NULL, "GET or POST" },
     { "encoding", CFG_STR, "form", 0, 0, NULL, "how params travel: form (body), json (body) or query (URL)" },
     { "params", CFG_STRLIST, "", 0, 0, NULL, "\"name=template\" fields of the request (\"name:=template\" = raw JSON)" },
+    { "body", CFG_STR, "", 0, 0, NULL, "the whole POST body as one template instead of params (values escaped for the encoding)" },
     { "headers", CFG_STRLIST, "", 0, 0, NULL, "\"Name: template\" extra headers" },
     { "success_status", CFG_STR, "200-299", 0, 0, NULL, "HTTP statuses of a success: \"200\", \"200-299\", \"200,202\"" },
     { "success_match", CFG_STR, "", 0, 0, NULL, "regex the body of a success must match (\"\" = any)" },
@@ -73,6 +77,7 @@ typedef struct strlist {
 struct httpgen {
     char route[64];
     char *url, *method;
+    char *body;                 /* "" = built from params */
     int encoding;
     strlist params, headers, throttled, permanent, transient;
     ranges ok_status, perm_status;
@@ -206,6 +211,7 @@ void httpgen_free(httpgen *g)
         return;
     free(g->url);
     free(g->method);
+    free(g->body);
     free(g->id_json);
     free(g->err_json);
     free_list(&g->params);
@@ -263,9 +269,24 @@ httpgen *httpgen_new(const char *route, const config_setting_t *opts, char *err,
     }
     g->url = strdup(url);
     g->method = strdup(method);
+    g->body = strdup(cfg_str(opts, http_keys, "body"));
+    if (g->body && *g->body) {
+        if (check_template(g->body, bad, sizeof bad) < 0) {
+            snprintf(err, errlen, "route '%s': http.body: %s", route, bad);
+            goto fail;
+        }
+        if (strcmp(method, "POST") != 0 || g->encoding == ENC_QUERY) {
+            snprintf(err, errlen, "route '%s': http.body needs method = \"POST\" and encoding form or json", route);
+            goto fail;
+        }
+        if (config_setting_get_member(opts, "params")) {
+            snprintf(err, errlen, "route '%s': http.body and http.params: give one, not both", route);
+            goto fail;
+        }
+    }
     g->id_json = strdup(cfg_str(opts, http_keys, "id_json"));
     g->err_json = strdup(cfg_str(opts, http_keys, "error_json"));
-    if (!g->url || !g->method || !g->id_json || !g->err_json
+    if (!g->url || !g->method || !g->body || !g->id_json || !g->err_json
         || read_list(opts, "params", &g->params) < 0 || read_list(opts, "headers", &g->headers) < 0
         || read_list(opts, "throttled_codes", &g->throttled) < 0
         || read_list(opts, "permanent_codes", &g->permanent) < 0
@@ -358,7 +379,7 @@ static void sb_add(sbuf *b, const char *s, size_t n)
 
 static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 
-typedef enum { ESC_NONE, ESC_URL, ESC_FORM } esc_mode;
+typedef enum { ESC_NONE, ESC_URL, ESC_FORM, ESC_JSON } esc_mode;
 
 /* The value of one field for message m ("" when absent). */
 static const char *field_value(const prov_msg *m, const char *name, size_t n, char *tmp, size_t tmplen,
@@ -391,6 +412,16 @@ static void expand(sbuf *b, const char *t, const prov_msg *m, esc_mode esc, cons
         const char *v = field_value(m, o + 2, (size_t)(e - o - 2), tmp, sizeof tmp, params_json);
         if (esc == ESC_NONE) {
             sb_str(b, v);
+        } else if (esc == ESC_JSON) {
+            /* the inside of a JSON string: the template supplies the quotes */
+            json_t *js = json_string(v);
+            char *x = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+            if (!x)
+                b->oom = 1;
+            else
+                sb_add(b, x + 1, strlen(x) - 2);
+            free(x);
+            json_decref(js);
         } else {
             char *x = esc == ESC_URL ? prov_pct_encode(v, strlen(v)) : prov_form_encode(v);
             if (!x)
@@ -426,7 +457,9 @@ int httpgen_build(const httpgen *g, const prov_msg *m, httpgen_request *out, cha
     sbuf url = { 0 }, body = { 0 };
     int oom = 0;
     expand(&url, g->url, m, ESC_URL, params_json);
-    json_t *obj = g->encoding == ENC_JSON ? json_object() : NULL;
+    json_t *obj = g->encoding == ENC_JSON && !*g->body ? json_object() : NULL;
+    if (*g->body)
+        expand(&body, g->body, m, g->encoding == ENC_JSON ? ESC_JSON : ESC_FORM, params_json);
     for (int i = 0; i < g->params.n; i++) {
         const char *p = g->params.v[i];
         const char *eq = strchr(p, '=');

@@ -15,7 +15,8 @@
 #     closing, and the pool used again; `herald routes`;
 #   - the recipient cap: the 6th message in an hour waits;
 #   - a rate limit shared by two gateway processes, measured from the
-#     emulator's timestamps (within 10% of the limit).
+#     emulator's timestamps (within 10% of the limit);
+#   - in a pool, a message over one route's rate goes to another route free now.
 set -u
 . "$(dirname "$0")/../lib.sh"
 redis_start "$TEST_TMP/redis" || exit 1
@@ -269,6 +270,37 @@ owners=$(while read -r l; do H status "$(jget .id <<<"$l")" | grep -o 'by g[12]/
 expect_eq "$owners" 2 "surveys sent by both gateways"
 
 gw_stop g2 || exit 1
+
+# ---- a pool with one slow route: a message over px's rate goes to py, free now
+C4=$TEST_TMP/pool.conf
+conf_base "$C4" pool
+sed -i 's/prefix = "t"/prefix = "pool"/' "$C4"
+cat >> "$C4" <<CONF
+routing = { bulletin = [ "bp" ]; };
+routes = (
+  { name = "px"; driver = "http"; pool = "bp"; rate_per_minute = 6;
+    http = { url = "$E/http2/send"; headers = [ "Authorization: Bearer s3cret" ];
+             params = [ "to={{to}}", "text={{text}}", "ref={{id}}" ]; success_match = "\"result\":0"; }; },
+  { name = "py"; driver = "http"; pool = "bp";
+    http = { url = "$E/http2/send"; headers = [ "Authorization: Bearer s3cret" ];
+             params = [ "to={{to}}", "text={{text}}", "ref={{id}}" ]; success_match = "\"result\":0"; }; }
+);
+CONF
+gw_start pool "$C4" || exit 1
+t0=$(date +%s)
+pids=()
+for i in 1 2 3 4 5 6; do
+    pids+=("$("$HERALD" -c "$C4" enqueue --template bulletin_fallback --to "1350000000$i" --var title=检察手机报 \
+               --var issue_no=5$i --var link=http://127.0.0.1/b/5 --json | jget .id)")
+done
+for id in "${pids[@]}"; do
+    wait_until 8 sh -c "$HERALD -c '$C4' status $id | jget .status | grep -qx sent" \
+        || fail "pool: $id not sent within 8 s (px allows one per 10 s): $("$HERALD" -c "$C4" status "$id")"
+done
+[ $(( $(date +%s) - t0 )) -le 9 ] || fail "pool: too slow"
+npx=$(for id in "${pids[@]}"; do "$HERALD" -c "$C4" status "$id" | jget .route; done | grep -c '^px$')
+[ "$npx" -le 1 ] || fail "pool: px sent $npx within its 10 s interval"
+gw_stop pool || exit 1
 gw_stop g1 || exit 1
 grep -q "ERROR" "$TEST_TMP/g1.log" && fail "errors in the gateway log: $(grep ERROR "$TEST_TMP/g1.log")"
 grep -q "13800000001\|testSecret\|tcSecretKey" "$TEST_TMP/g1.log" && fail "a number or a secret in the log"

@@ -259,6 +259,31 @@ static void test_http_build(void)
     httpgen_free(g);
     config_destroy(&cfg);
 
+    /* a whole-body template: values JSON-escaped inside the template's quotes */
+    o = opts_from(&cfg, "opts = { url = \"http://x/\"; encoding = \"json\";"
+                  " body = \"{\\\"msg\\\":{\\\"to\\\":\\\"{{to}}\\\",\\\"c\\\":\\\"{{text}}\\\"},\\\"n\\\":{{parts}}}\"; };");
+    g = httpgen_new("t", o, err, sizeof err);
+    CHECK(g != NULL);
+    prov_msg q = sample_msg();
+    q.text = "say \"hi\"\n张三";
+    CHECK_INT(httpgen_build(g, &q, &rq, err, sizeof err), 0);
+    CHECK_STR(rq.body, "{\"msg\":{\"to\":\"+8613800138000\",\"c\":\"say \\\"hi\\\"\\n张三\"},\"n\":2}");
+    httpgen_request_free(&rq);
+    httpgen_free(g);
+    config_destroy(&cfg);
+    o = opts_from(&cfg, "opts = { url = \"http://x/\"; body = \"a={{text}}&b=1\"; };");
+    g = httpgen_new("t", o, err, sizeof err);
+    CHECK(g != NULL);
+    CHECK_INT(httpgen_build(g, &q, &rq, err, sizeof err), 0);
+    CHECK_STR(rq.body, "a=say+%22hi%22%0A%E5%BC%A0%E4%B8%89&b=1");
+    httpgen_request_free(&rq);
+    httpgen_free(g);
+    config_destroy(&cfg);
+    o = opts_from(&cfg, "opts = { url = \"http://x/\"; body = \"a\"; params = [ \"b=c\" ]; };");
+    CHECK(httpgen_new("t", o, err, sizeof err) == NULL);
+    CHECK_HAS(err, "give one, not both");
+    config_destroy(&cfg);
+
     /* mistakes in the options are refused with the key named */
     o = opts_from(&cfg, "opts = { url = \"http://x/{{too}}\"; };");
     CHECK(httpgen_new("t", o, err, sizeof err) == NULL);
