@@ -42,8 +42,8 @@ sed -i 's/^description:/provider_code: 1234567\nprovider_params: 1=name, 2=case_
 grep -q provider_code "$T/rights_notice_suspect.tpl" && grep -q provider_code "$T/case_stage_update.tpl" \
     || fail "test templates not prepared"
 
-mkconf() {   # file instance [aliyun secret]
-    local f=$1 inst=$2 secret=${3:-testSecret}
+mkconf() {   # file instance [aliyun secret] [tencent key]
+    local f=$1 inst=$2 secret=${3:-testSecret} tckey=${4:-tcSecretKey}
     conf_base "$f" "$inst" "log_level = \"info\";"
     sed -i "s|templates_dir = .*|templates_dir = \"$T\";|; s|recipient_hourly = 0; recipient_daily = 0;|recipient_hourly = 5; recipient_daily = 20;|" "$f"
     grep -q "recipient_hourly = 5" "$f" || fail "caps not set in $f"
@@ -60,7 +60,7 @@ routes = (
                endpoint = "$E/aliyun/"; connect_timeout_ms = 1000; }; },
   { name = "tc"; driver = "tencent"; send_timeout_ms = 3000;
     families = [ "rights_notice", "case_stage" ];
-    tencent = { secret_id = "AKIDtest"; secret_key = "tcSecretKey"; sdk_app_id = "1400000000";
+    tencent = { secret_id = "AKIDtest"; secret_key = "$tckey"; sdk_app_id = "1400000000";
                 sign_name = "某市人民检察院"; endpoint = "$E/tencent/"; }; },
   { name = "mdm"; driver = "http"; pool = "modems"; families = [ "case_stage" ];
     breaker_failures = 2; breaker_probe_ms = 1500;
@@ -198,9 +198,9 @@ wait_until 15 status_is "$gb" uncertain || fail "garbage answer not uncertain: $
 
 # ---- wrong signature: the emulator refuses it (checked with another secret)
 C2=$TEST_TMP/bad.conf
-mkconf "$C2" bad wrongSecret
+mkconf "$C2" bad wrongSecret wrongKey
 sed -i 's/max_attempts = 3/max_attempts = 1/' "$C2"
-sed -i 's/rights_notice = \[ "ali", "tc" \]/rights_notice = [ "ali" ]/' "$C2"
+sed -i 's/rights_notice = \[ "ali", "tc" \]/rights_notice = [ "ali" ]/; s/case_stage = \[ "modems", "tc" \]/case_stage = [ "tc" ]/' "$C2"
 sed -i 's/prefix = "t"/prefix = "bad"/' "$C2"
 gw_start bad "$C2" || exit 1
 bs=$("$HERALD" -c "$C2" enqueue --template rights_notice_suspect --to 13800000012 --var name=张三 \
@@ -208,6 +208,10 @@ bs=$("$HERALD" -c "$C2" enqueue --template rights_notice_suspect --to 1380000001
 wait_until 15 sh -c "$HERALD -c '$C2' status $bs | jget .status | grep -qx dead" || fail "bad signature not refused"
 "$HERALD" -c "$C2" status "$bs" | grep -q SignatureDoesNotMatch || fail "no SignatureDoesNotMatch: $("$HERALD" -c "$C2" status "$bs")"
 grep -q '"rejected":"SignatureDoesNotMatch"' "$REC" || fail "emulator did not record the refusal"
+bt=$("$HERALD" -c "$C2" enqueue --template case_stage_update --to 13800000015 --var name=张三 --var case_no=1 \
+     --var stage=1 --var stage_date=1 --var office_phone=1 --json | jget .id)
+wait_until 15 sh -c "$HERALD -c '$C2' status $bt | jget .status | grep -qx dead" || fail "bad TC3 signature not refused"
+"$HERALD" -c "$C2" status "$bt" | grep -q "AuthFailure.SignatureFailure" || fail "no AuthFailure: $("$HERALD" -c "$C2" status "$bt")"
 gw_stop bad || exit 1
 
 # ---- the breaker: the pool fails twice -> open -> skipped -> probe -> closed
