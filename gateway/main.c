@@ -519,10 +519,21 @@ static int cmd_routes(gw_config *cfg, int argc, char **argv)
         return EXIT_FAILURE_OTHER;
     json_t *j = NULL;
     int code = EXIT_DONE;
-    if (queue_routes_get(q, &j) < 0)
+    if (queue_routes_get(q, &j) < 0) {
         code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
-    else
+    } else {
+        /* a gateway that stopped leaves its last view behind: say so */
+        const char *k;
+        json_t *v;
+        long long now = svc_now_ms();
+        json_object_foreach(j, k, v) {
+            json_t *u = json_object_get(v, "updated");
+            if (json_is_object(v))
+                json_object_set_new(v, "stale", json_boolean(!json_is_integer(u)
+                                    || now - json_integer_value(u) > 10000));
+        }
         print_json(j);
+    }
     json_decref(j);
     queue_free(q);
     return code;

@@ -230,6 +230,7 @@ expect_eq $((after - before)) 2 "requests to the pool: the breaker opened after 
 wait_until 5 sh -c "$HERALD -c '$C' routes | jget .g1/mdm.breaker | grep -qx open" \
     || fail "routes does not show the open breaker: $(H routes)"
 H routes | jget .g1/mdm.error_rate | grep -q '^0\.\|^1' || fail "routes: error rate"
+expect_eq "$(H routes | jget .g1/mdm.stale)" false "routes: a running gateway's entry is fresh"
 ctl "target=http2&mode=ok"
 sleep 1.6
 pr=$(stage 13800000030 复核)
