@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # scripts/bench_providers.sh BUILD -- `make bench`: sends per second through
 # the aliyun driver against the provider emulator (which checks every
-# signature) with 1, 16 and 64 requests in flight, and the Redis commands
-# the gateway spends per message (INFO commandstats before and after).
+# signature) with 1, 16 and 64 requests in flight, with an emulator that
+# answers at once and one that takes 20 ms (as a real provider would), and
+# the Redis commands the gateway spends per message (INFO before and after).
+# BENCH_MESSAGES (default 2000) messages per run.
 # A private redis-server and emulator on loopback; nothing leaves the host.
 set -u
 BUILD=${1:-build}
@@ -29,11 +31,14 @@ calls() { redis-cli -s "$REDIS_SOCK" info stats | tr -d '\r' | sed -n 's/^total_
 ncalls() { redis-cli -s "$REDIS_SOCK" info commandstats | tr -d '\r' | sed -n "s/^cmdstat_$1:calls=\([0-9]*\),.*/\1/p" | grep . || echo 0; }
 trips() { echo $(( $(ncalls evalsha) + $(ncalls eval) + $(ncalls xreadgroup) )); }
 
-printf '%-10s %10s %10s %16s %18s\n' in_flight messages sends/s redis_cmds/msg round_trips/msg
+printf '%-11s %-10s %10s %10s %16s %18s\n' latency_ms in_flight messages sends/s redis_cmds/msg round_trips/msg
+for latency in 0 20; do
+curl -sf "http://127.0.0.1:$PORT/control?target=aliyun&delay_ms=$latency" >/dev/null || { echo "emulator control failed" >&2; exit 1; }
 for inflight in 1 16 64; do
-    C=$TEST_TMP/b$inflight.conf
+    run=$latency-$inflight
+    C=$TEST_TMP/b$run.conf
     conf_base "$C" "bench$inflight"
-    sed -i "s|templates_dir = .*|templates_dir = \"$T\";|; s|prefix = \"t\"|prefix = \"b$inflight\"|; s|workers = 2;|workers = $inflight;|" "$C"
+    sed -i "s|templates_dir = .*|templates_dir = \"$T\";|; s|prefix = \"t\"|prefix = \"b$latency-$inflight\"|; s|workers = 2;|workers = $inflight;|" "$C"
     cat >> "$C" <<CONF
 routes = ( { name = "ali"; driver = "aliyun"; families = [ "rights_notice" ];
   aliyun = { access_key_id = "testId"; access_key_secret = "testSecret"; sign_name = "某市人民检察院";
@@ -44,22 +49,24 @@ CONF
     done > "$TEST_TMP/batch.jsonl"
     "$HERALD" -c "$C" enqueue --batch "$TEST_TMP/batch.jsonl" > /dev/null || { echo "enqueue failed" >&2; exit 1; }
     c0=$(calls); r0=$(trips)
-    t0=$(date +%s%N)
-    gw_start "g$inflight" "$C" >/dev/null || exit 1
-    wait_until 600 sh -c "[ \$(redis-cli -s '$REDIS_SOCK' hget '{b$inflight}:stats' 'sent:rights_notice:ali') = $N ] 2>/dev/null" \
+    gw_start "g$run" "$C" >/dev/null || exit 1
+    t0=$(date +%s%N)                # the gateway says it runs (checked every 0.1 s)
+    wait_until 600 sh -c "[ \$(redis-cli -s '$REDIS_SOCK' hget '{b$latency-$inflight}:stats' 'sent:rights_notice:ali') = $N ] 2>/dev/null" \
         || { echo "not all sent" >&2; exit 1; }
     t1=$(date +%s%N)
     c1=$(calls); r1=$(trips)
-    gw_stop "g$inflight" >/dev/null
+    gw_stop "g$run" >/dev/null
     ms=$(( (t1 - t0) / 1000000 ))
     # the stats polls of this script are Redis commands too: one per 0.1 s
     polls=$(( ms / 100 + 1 ))
     per=$(( (c1 - c0 - polls) * 100 / N ))
     rt=$(( (r1 - r0) * 100 / N ))
-    printf '%-10s %10s %10s %13d.%02d %15d.%02d\n' "$inflight" "$N" "$(( N * 1000 / (ms > 0 ? ms : 1) ))" \
+    printf '%-11s %-10s %10s %10s %13d.%02d %15d.%02d\n' "$latency" "$inflight" "$N" "$(( N * 1000 / (ms > 0 ? ms : 1) ))" \
         $((per / 100)) $((per % 100)) $((rt / 100)) $((rt % 100))
 done
-echo "sends/s: from the gateway's start to the last message recorded sent (aliyun driver, signature"
+done
+echo "latency_ms: how long the emulator takes to answer each request (0, and 20 as a provider would)."
+echo "sends/s: from the gateway's \"running\" line to the last message recorded sent (aliyun driver, signature"
 echo "checked by the emulator). redis_cmds/msg: every command Redis executed for the gateway, those"
 echo "inside its Lua scripts included (INFO total_commands_processed, housekeeping included)."
 echo "round_trips/msg: EVALSHA/EVAL and XREADGROUP calls the gateway made, per message."
