@@ -47,7 +47,7 @@ FUZZ_SECONDS ?= 60
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration clean bench fuzz
+.PHONY: all deps run test unit integration clean bench bench-providers fuzz
 all: $(BUILD)/herald
 
 deps:
@@ -102,6 +102,12 @@ unit: deps
 fuzz: deps
 	@$(MAKE) --no-print-directory FUZZER=1 BUILD=build/fuzz $(FUZZ_BIN)
 	@FUZZ_TEST_SECONDS=$(FUZZ_SECONDS) ./tests/run.sh build/san fuzz
+
+# `make bench`: sends per second through the aliyun driver against the
+# provider emulator with 1, 16 and 64 in flight; Redis commands per message.
+bench: bench-providers
+bench-providers: deps $(BUILD)/herald $(BUILD)/emulators/provider_emu $(BUILD)/tools/jget
+	@./scripts/bench_providers.sh $(BUILD)
 
 clean:
 	rm -rf build

@@ -4,14 +4,18 @@
  *   redis   = { socket, host, port, password, db, prefix, ... };
  *   gateway = { instance, workers, signature, templates_dir, ... };
  *   retry   = { max_attempts, backoff_base_ms, backoff_max_ms, jitter_percent };
- *   lanes   = { urgent = { reclaim_policy }; bulk = { reclaim_policy }; };
+ *   lanes   = { urgent = { reclaim_policy, quiet_hours }; bulk = { ... }; };
+ *   pacing  = { timezone, recipient_hourly, recipient_daily };
+ *   routing = { rights_notice = [ route or pool names in order ], ... };
  *   bulletin = { titles, link_pattern, slide_duration_s };   (gateway/bulletin.c)
- *   routes  = ( { name, driver, families, rate_per_minute, send_timeout_ms,
+ *   routes  = ( { name, driver, families, pool, rate_per_minute, rate_burst,
+ *                 daily_cap, send_timeout_ms, breaker_*, throttle_backoff_ms,
  *                 <driver> = { driver options } }, ... );
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
@@ -66,10 +70,12 @@ static const cfg_key retry_keys[] = {
 
 static const cfg_key urgent_keys[] = {
     { "reclaim_policy", CFG_STR, "resend", 0, 0, NULL, "resend or hold a message found `sending` after a crash" },
+    { "quiet_hours", CFG_STR, "", 0, 0, NULL, "\"HH:MM-HH:MM\" local time when the lane waits (\"\" = never)" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 static const cfg_key bulk_keys[] = {
     { "reclaim_policy", CFG_STR, "hold", 0, 0, NULL, "resend or hold (status uncertain) a message found `sending` after a crash" },
+    { "quiet_hours", CFG_STR, "21:00-08:00", 0, 0, NULL, "\"HH:MM-HH:MM\" local time when the lane waits (\"\" = never)" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 static const cfg_key lanes_keys[] = {
@@ -78,15 +84,36 @@ static const cfg_key lanes_keys[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
+static const cfg_key pacing_keys[] = {
+    { "timezone", CFG_STR, "Asia/Shanghai", 0, 0, NULL, "time zone of quiet hours and daily caps (a tz database name)" },
+    { "recipient_hourly", CFG_INT, "5", 0, 100000, NULL, "most messages to one number in any hour; 0 = no cap" },
+    { "recipient_daily", CFG_INT, "20", 0, 100000, NULL, "most messages to one number in any 24 hours; 0 = no cap" },
+    { NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const cfg_key routing_keys[] = {
+    { "rights_notice", CFG_STRLIST, "", 0, 0, NULL, "routes or pools tried in order for rights notices (default: every route serving the family)" },
+    { "case_stage", CFG_STRLIST, "", 0, 0, NULL, "routes or pools tried in order for case-stage updates" },
+    { "survey", CFG_STRLIST, "", 0, 0, NULL, "routes or pools tried in order for surveys (default: the routes serving it, modems first)" },
+    { "bulletin", CFG_STRLIST, "", 0, 0, NULL, "routes or pools tried in order for bulletins" },
+    { NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 /* The route table ends with one group per compiled-in driver, filled at
  * run time from prov_drivers[]. */
-#define ROUTE_FIXED_KEYS 5
+#define ROUTE_FIXED_KEYS 11
 static cfg_key route_keys[ROUTE_FIXED_KEYS + 16 + 1] = {
     { "name", CFG_STR, NULL, 0, 0, NULL, "route name, unique (appears in logs and records)" },
-    { "driver", CFG_STR, NULL, 0, 0, NULL, "gammu (GSM modem), mm7 (MMSC) or sink (records, sends nothing)" },
-    { "families", CFG_STRLIST, "all", 0, 0, NULL, "families served: rights_notice, case_stage, survey, bulletin" },
-    { "rate_per_minute", CFG_INT, "0", 0, 1000000, NULL, "most messages per minute through this route; 0 unlimited" },
+    { "driver", CFG_STR, NULL, 0, 0, NULL, "gammu (GSM modem), http, aliyun, tencent, mm7 (MMSC), or sink (records, sends nothing)" },
+    { "families", CFG_STRLIST, "all", 0, 0, NULL, "families served: rights_notice, case_stage, survey, bulletin (cloud providers: all but survey)" },
+    { "pool", CFG_STR, "", 0, 0, NULL, "pool name; routes of one pool share the load and one place in routing (\"\" = the route's name)" },
+    { "rate_per_minute", CFG_INT, "0", 0, 1000000, NULL, "most messages per minute through this route, shared by every gateway; 0 unlimited" },
+    { "rate_burst", CFG_INT, "1", 1, 100000, NULL, "messages that may go at once before the rate applies" },
+    { "daily_cap", CFG_INT, "0", 0, 10000000, NULL, "most messages per local day through this route (a SIM's limit); 0 none" },
     { "send_timeout_ms", CFG_INT, "60000", 100, 600000, NULL, "longest time one send may take" },
+    { "breaker_failures", CFG_INT, "5", 1, 1000, NULL, "consecutive failures that open the route's circuit breaker" },
+    { "breaker_probe_ms", CFG_INT, "30000", 100, 86400000, NULL, "an open breaker lets one probe through after this long" },
+    { "throttle_backoff_ms", CFG_INT, "60000", 0, 86400000, NULL, "a throttled route rests this long when the provider does not say (Retry-After)" },
 };
 
 static const cfg_key top_keys[] = {
@@ -94,6 +121,8 @@ static const cfg_key top_keys[] = {
     { "gateway", CFG_GROUP, "", 0, 0, gateway_keys, "the daemon" },
     { "retry", CFG_GROUP, "", 0, 0, retry_keys, "retries of transient failures" },
     { "lanes", CFG_GROUP, "", 0, 0, lanes_keys, "per-lane policies" },
+    { "pacing", CFG_GROUP, "", 0, 0, pacing_keys, "caps per recipient, time zone" },
+    { "routing", CFG_GROUP, "", 0, 0, routing_keys, "per family, the routes tried in order" },
     { "routes", CFG_LIST, NULL, 0, 0, route_keys, "the providers messages go out through" },
     { "bulletin", CFG_GROUP, "", 0, 0, gw_bulletin_keys, "mobile bulletins (MMS): titles, fallback link" },
     { "survey", CFG_GROUP, "", 0, 0, survey_cfg_keys, "the monthly evaluation survey and its replies (gateway/survey.c)" },
@@ -139,9 +168,31 @@ static int bad(const config_setting_t *s, const char *key, char *err, size_t err
     return -1;
 }
 
+/* "21:00-08:00" into minutes after midnight; "" is none (from == to). */
+static int parse_quiet(const char *s, int *from, int *to)
+{
+    *from = *to = 0;
+    if (!*s)
+        return 0;
+    int h1, m1, h2, m2, n = 0;
+    if (sscanf(s, "%d:%d-%d:%d%n", &h1, &m1, &h2, &m2, &n) != 4 || s[n] != '\0'
+        || h1 < 0 || h1 > 23 || h2 < 0 || h2 > 24 || m1 < 0 || m1 > 59 || m2 < 0 || m2 > 59)
+        return -1;
+    *from = h1 * 60 + m1;
+    *to = h2 * 60 + m2;
+    if (*to == 1440)
+        *to = 0;
+    return 0;
+}
+
 static int load_policy(gw_config *c, tpl_lane lane, const cfg_key *keys, char *err, size_t errlen)
 {
     const config_setting_t *g = config_lookup(&c->cfg, lane == LANE_URGENT ? "lanes.urgent" : "lanes.bulk");
+    const char *qh = cfg_str(g, keys, "quiet_hours");
+    if (parse_quiet(qh, &c->quiet_from_min[lane], &c->quiet_to_min[lane]) < 0)
+        return bad(config_setting_get_member(g, "quiet_hours"),
+                   lane == LANE_URGENT ? "lanes.urgent.quiet_hours" : "lanes.bulk.quiet_hours",
+                   err, errlen, "'%s' is not \"HH:MM-HH:MM\" (or \"\" for none)", qh);
     const char *p = cfg_str(g, keys, "reclaim_policy");
     if (strcmp(p, "resend") == 0)
         c->policy[lane] = RECLAIM_RESEND;
@@ -191,10 +242,22 @@ static int load_routes(gw_config *c, char *err, size_t errlen)
         }
         r->opts = config_setting_get_member(g, r->driver->name);
         r->rate_per_minute = (int)cfg_int(g, route_keys, "rate_per_minute");
+        r->rate_burst = (int)cfg_int(g, route_keys, "rate_burst");
+        r->daily_cap = (int)cfg_int(g, route_keys, "daily_cap");
         r->send_timeout_ms = (int)cfg_int(g, route_keys, "send_timeout_ms");
+        r->breaker_failures = (int)cfg_int(g, route_keys, "breaker_failures");
+        r->breaker_probe_ms = (int)cfg_int(g, route_keys, "breaker_probe_ms");
+        r->throttle_backoff_ms = (int)cfg_int(g, route_keys, "throttle_backoff_ms");
+        r->pool = cfg_str(g, route_keys, "pool");
+        if (!*r->pool)
+            r->pool = r->name;
         const config_setting_t *fam = config_setting_get_member(g, "families");
         if (!fam) {
             r->families = (1u << FAMILY_COUNT) - 1;
+            /* cloud providers' template rules forbid survey content, and
+             * replies must come back to numbers the office reads */
+            if (r->driver->caps & PROV_CAP_PROVIDER_TEMPLATES)
+                r->families &= ~(1u << FAMILY_SURVEY);
         } else {
             r->families = 0;
             for (int j = 0; j < config_setting_length(fam); j++) {
@@ -209,6 +272,76 @@ static int load_routes(gw_config *c, char *err, size_t errlen)
         }
     }
     c->nroutes = n;
+    return 0;
+}
+
+static int cloud(const gw_route_cfg *r) { return (r->driver->caps & PROV_CAP_PROVIDER_TEMPLATES) != 0; }
+
+/* routing.<family>: names of routes or pools, in order. Without it, every
+ * route serving the family shares one tier, and cloud providers come after
+ * (they did not exist when routes were only pools of modems and sinks). */
+static int load_routing(gw_config *c, char *err, size_t errlen)
+{
+    const config_setting_t *rg = config_lookup(&c->cfg, "routing");
+    for (int f = 0; f < FAMILY_COUNT; f++) {
+        gw_family_routing *fr = &c->routing[f];
+        memset(fr, 0, sizeof *fr);
+        const char *fname = family_name((tpl_family)f);
+        const config_setting_t *list = rg ? config_setting_get_member(rg, fname) : NULL;
+        char key[64];
+        snprintf(key, sizeof key, "routing.%s", fname);
+        if (!list || config_setting_length(list) == 0) {
+            for (int pass = 0; pass < 2; pass++) {
+                int t = fr->ntiers;
+                for (int i = 0; i < c->nroutes; i++)
+                    if ((c->routes[i].families & (1u << f)) && cloud(&c->routes[i]) == pass)
+                        fr->tier[t][fr->tier_len[t]++] = i;
+                if (fr->tier_len[t])
+                    fr->ntiers++;
+            }
+            continue;
+        }
+        unsigned used = 0;
+        for (int j = 0; j < config_setting_length(list) && fr->ntiers < GW_MAX_TIERS; j++) {
+            const char *name = config_setting_get_string_elem(list, (unsigned)j);
+            int t = fr->ntiers, found = 0;
+            for (int i = 0; i < c->nroutes; i++) {
+                const gw_route_cfg *r = &c->routes[i];
+                if (strcmp(r->pool, name) != 0 && strcmp(r->name, name) != 0)
+                    continue;
+                found = 1;
+                if (!(r->families & (1u << f)))
+                    return bad(list, key, err, errlen, "route '%s' does not serve this family "
+                               "(add it to its families)", r->name);
+                if (used & (1u << i))
+                    return bad(list, key, err, errlen, "route '%s' is listed twice", r->name);
+                used |= 1u << i;
+                fr->tier[t][fr->tier_len[t]++] = i;
+            }
+            if (!found)
+                return bad(list, key, err, errlen, "'%s' is no route or pool name", name);
+            fr->ntiers++;
+        }
+    }
+    return 0;
+}
+
+/* A tz database name must exist (glibc silently falls back to UTC). */
+static int load_pacing(gw_config *c, char *err, size_t errlen)
+{
+    const config_setting_t *pg = config_lookup(&c->cfg, "pacing");
+    c->timezone = cfg_str(pg, pacing_keys, "timezone");
+    c->recipient_hourly = (int)cfg_int(pg, pacing_keys, "recipient_hourly");
+    c->recipient_daily = (int)cfg_int(pg, pacing_keys, "recipient_daily");
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", c->timezone);
+    int posix = strpbrk(c->timezone, "0123456789") != NULL && !strchr(c->timezone, '/');
+    if (!*c->timezone || strstr(c->timezone, "..") || (!posix && stat(path, &st) != 0
+        && strcmp(c->timezone, "Asia/Shanghai") != 0 && strcmp(c->timezone, "UTC") != 0))
+        return bad(config_setting_get_member(pg, "timezone") ? config_setting_get_member(pg, "timezone")
+                   : config_root_setting(&c->cfg), "pacing.timezone", err, errlen,
+                   "'%s' is not a time zone known here (e.g. Asia/Shanghai)", c->timezone);
     return 0;
 }
 
@@ -317,7 +450,9 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
 
     if (load_policy(c, LANE_URGENT, urgent_keys, err, errlen) < 0
         || load_policy(c, LANE_BULK, bulk_keys, err, errlen) < 0
-        || load_routes(c, err, errlen) < 0)
+        || load_routes(c, err, errlen) < 0
+        || load_routing(c, err, errlen) < 0
+        || load_pacing(c, err, errlen) < 0)
         goto fail;
     /* the survey group is read where it is used; here it is only checked */
     survey_settings ss;

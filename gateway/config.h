@@ -18,9 +18,24 @@ typedef struct gw_route_cfg {
     const prov_driver *driver;
     unsigned families;                 /* bit per tpl_family */
     int rate_per_minute;
+    int rate_burst;
+    int daily_cap;                     /* sends per local day; 0 = none */
     int send_timeout_ms;
+    int breaker_failures;              /* consecutive failures that open the breaker */
+    int breaker_probe_ms;              /* open this long, then one probe */
+    int throttle_backoff_ms;           /* when a throttling answer says not how long */
+    const char *pool;                  /* routes of one pool share a place in routing */
     const config_setting_t *opts;      /* the driver's group, may be NULL */
 } gw_route_cfg;
+
+/* The routes a family tries, in order: tiers of route indexes; the routes
+ * of one tier (a pool) share the load, the next tier is the failover. */
+#define GW_MAX_TIERS GW_MAX_ROUTES
+typedef struct gw_family_routing {
+    int ntiers;
+    int tier_len[GW_MAX_TIERS];
+    int tier[GW_MAX_TIERS][GW_MAX_ROUTES];
+} gw_family_routing;
 
 typedef struct gw_config {
     config_t cfg;
@@ -47,6 +62,13 @@ typedef struct gw_config {
     int backoff_max_ms;
     int jitter_percent;
     reclaim_policy policy[LANE_COUNT];
+    int quiet_from_min[LANE_COUNT];    /* quiet hours, minutes after local midnight; */
+    int quiet_to_min[LANE_COUNT];      /* from == to: none */
+
+    const char *timezone;              /* "Asia/Shanghai" */
+    int recipient_hourly;              /* 0 = no cap */
+    int recipient_daily;
+    gw_family_routing routing[FAMILY_COUNT];
 
     int nroutes;
     gw_route_cfg routes[GW_MAX_ROUTES];

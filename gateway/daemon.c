@@ -27,6 +27,7 @@
 #include "gateway/bulletin.h"
 #include "gateway/daemon.h"
 #include "gateway/log.h"
+#include "gateway/pacing.h"
 #include "gateway/phone.h"
 #include "gateway/service.h"
 #include "gateway/survey.h"
@@ -36,11 +37,23 @@
 #define READ_BLOCK_MS 1000      /* how long an idle worker blocks: bounds stop latency */
 #define INBOUND_PERIOD_MS 1000
 
+/* A route at run time: the driver's route plus what routing needs. The
+ * breaker and the throttle back-off are this process's view; the rate
+ * limit and caps are shared by every gateway through Redis (queue_pace). */
 typedef struct gw_route_rt {
     prov_route r;
+    const gw_route_cfg *rc;
+    int index;
     int open;
-    pthread_mutex_t mu;
-    long long next_free_ms;     /* rate limit: earliest time of the next send */
+    pthread_mutex_t mu;         /* guards everything below */
+    int in_flight;
+    int failures;               /* consecutive transient/throttled/uncertain */
+    int breaker_open;
+    int probing;                /* the one probe of an open breaker is out */
+    long long probe_at_ms;      /* wall clock: an open breaker probes from here */
+    long long backoff_until_ms; /* wall clock: throttled until */
+    long long win_start_ms;     /* error rate over the current and last minute */
+    int win_ok, win_fail, prev_ok, prev_fail;
 } gw_route_rt;
 
 typedef struct gw_daemon gw_daemon;
@@ -139,42 +152,202 @@ static int route_up(gw_route_rt *rt)
     return h.up;
 }
 
-/* Picks a route for `family` whose driver has the capability `need`
- * (PROV_CAP_SMS, or PROV_CAP_MMS for a bulletin issue) and reserves its
- * next rate-limit slot: the route free soonest among those up (or among
- * all when none is up), ties broken round-robin so a pool shares the load.
- * Returns NULL when no route serves the family. *slot_ms gets when the
- * send may start. */
-static gw_route_rt *route_pick(gw_daemon *d, tpl_family family, unsigned need, long long *slot_ms)
+/* Rolls the error-rate window; mu held. */
+static void window_roll(gw_route_rt *rt, long long now)
 {
-    gw_route_rt *best = NULL;
-    long long best_free = 0;
-    int best_up = 0;
+    if (now - rt->win_start_ms < 60000)
+        return;
+    int stale = now - rt->win_start_ms >= 120000;
+    rt->prev_ok = stale ? 0 : rt->win_ok;
+    rt->prev_fail = stale ? 0 : rt->win_fail;
+    rt->win_ok = rt->win_fail = 0;
+    rt->win_start_ms = now;
+}
+
+/* Whether rt may take a send now; mu held. When not, *until_ms gets when
+ * it may (the end of a throttle back-off or the breaker's probe time). */
+static int route_available(gw_route_rt *rt, long long now, int *probe, long long *until_ms)
+{
+    *probe = 0;
+    if (rt->backoff_until_ms > now) {
+        *until_ms = rt->backoff_until_ms;
+        return 0;
+    }
+    if (rt->breaker_open) {
+        if (now >= rt->probe_at_ms && !rt->probing) {
+            *probe = 1;
+            return 1;
+        }
+        *until_ms = rt->probing ? now + 1000 : rt->probe_at_ms;
+        return 0;
+    }
+    return 1;
+}
+
+/* Picks the route for the next try of a `family` message, skipping those in
+ * `tried` (a bit per route index): the first tier of the family's routing
+ * with a route available (breaker closed or due for its probe, not backed
+ * off), preferring routes that report themselves up and then the one with
+ * the fewest sends in flight, ties round-robin so a pool shares the load.
+ * A route that is down is used only when no route anywhere is up (its send
+ * then fails at once and the message is retried later). only_tier >= 0
+ * looks in that tier only. Returns NULL when nothing is available;
+ * *rest_until_ms then says when something will be (0 when no route serves
+ * the family at all). The pick counts as in flight until route_done() or
+ * route_unpick(); *tier_out gets its tier. Only drivers with the
+ * capability `need` are considered (PROV_CAP_SMS, or PROV_CAP_MMS for a
+ * bulletin issue). */
+static gw_route_rt *route_pick(gw_daemon *d, tpl_family family, unsigned need, unsigned tried,
+                               int only_tier, int *probe, int *tier_out, long long *rest_until_ms)
+{
+    const gw_family_routing *fr = &d->cfg->routing[family];
+    gw_route_rt *fallback = NULL;
+    int fallback_probe = 0;
+    long long now = now_ms();
+    *rest_until_ms = 0;
     unsigned start = atomic_fetch_add(&d->rr, 1);
-    for (int k = 0; k < d->nroutes; k++) {
-        gw_route_rt *rt = &d->routes[(start + (unsigned)k) % (unsigned)d->nroutes];
-        if (!rt->open || !(rt->r.families & (1u << family)) || !(rt->r.driver->caps & need))
+    int fallback_tier = -1;
+    for (int t = 0; t < fr->ntiers; t++) {
+        if (only_tier >= 0 && t != only_tier)
             continue;
-        int up = route_up(rt);
-        pthread_mutex_lock(&rt->mu);
-        long long nf = rt->next_free_ms;
-        pthread_mutex_unlock(&rt->mu);
-        if (!best || (up && !best_up) || (up == best_up && nf < best_free)) {
-            best = rt;
-            best_free = nf;
-            best_up = up;
+        gw_route_rt *best = NULL;
+        int best_inflight = 0, best_probe = 0;
+        for (int k = 0; k < fr->tier_len[t]; k++) {
+            int idx = fr->tier[t][(start + (unsigned)k) % (unsigned)fr->tier_len[t]];
+            gw_route_rt *rt = &d->routes[idx];
+            if (!rt->open || (tried & (1u << idx)) || !(rt->r.driver->caps & need))
+                continue;
+            int pr;
+            long long until = 0;
+            pthread_mutex_lock(&rt->mu);
+            int avail = route_available(rt, now, &pr, &until);
+            int inflight = rt->in_flight;
+            pthread_mutex_unlock(&rt->mu);
+            if (!avail) {
+                if (!*rest_until_ms || until < *rest_until_ms)
+                    *rest_until_ms = until;
+                continue;
+            }
+            if (!route_up(rt)) {
+                if (!fallback) {
+                    fallback = rt;
+                    fallback_probe = pr;
+                    fallback_tier = t;
+                }
+                continue;
+            }
+            if (!best || inflight < best_inflight) {
+                best = rt;
+                best_inflight = inflight;
+                best_probe = pr;
+            }
+        }
+        if (best) {
+            fallback = best;
+            fallback_probe = best_probe;
+            fallback_tier = t;
+            break;
         }
     }
-    if (!best)
+    if (!fallback)
         return NULL;
-    pthread_mutex_lock(&best->mu);
-    long long now = mono_ms();
-    long long slot = best->next_free_ms > now ? best->next_free_ms : now;
-    if (best->r.rate_per_minute > 0)
-        best->next_free_ms = slot + 60000 / best->r.rate_per_minute;
-    pthread_mutex_unlock(&best->mu);
-    *slot_ms = slot;
-    return best;
+    pthread_mutex_lock(&fallback->mu);
+    if (fallback_probe) {
+        if (fallback->probing) {            /* another worker took the probe */
+            pthread_mutex_unlock(&fallback->mu);
+            *rest_until_ms = now + 1000;
+            return NULL;
+        }
+        fallback->probing = 1;
+    }
+    fallback->in_flight++;
+    pthread_mutex_unlock(&fallback->mu);
+    *probe = fallback_probe;
+    *tier_out = fallback_tier;
+    return fallback;
+}
+
+/* Gives back a pick that did not send (paced, stopping). */
+static void route_unpick(gw_route_rt *rt, int probe)
+{
+    pthread_mutex_lock(&rt->mu);
+    rt->in_flight--;
+    if (probe)
+        rt->probing = 0;
+    pthread_mutex_unlock(&rt->mu);
+}
+
+/* Feeds a send's outcome to the route's breaker, back-off and error rate.
+ * A permanent failure is the number's fault, not the route's: it counts as
+ * the route working. Returns the back-off (ms) a throttled route takes. */
+static long long route_done(gw_route_rt *rt, int probe, const prov_result *res)
+{
+    long long now = now_ms(), backoff = 0;
+    int opened = 0, closed = 0, failures;
+    pthread_mutex_lock(&rt->mu);
+    rt->in_flight--;
+    if (probe)
+        rt->probing = 0;
+    window_roll(rt, now);
+    int ok = res->status == PROV_OK || res->status == PROV_PERMANENT;
+    if (ok) {
+        rt->win_ok++;
+        rt->failures = 0;
+        if (rt->breaker_open) {
+            rt->breaker_open = 0;
+            closed = 1;
+        }
+    } else {
+        rt->win_fail++;
+        rt->failures++;
+        if (probe || (!rt->breaker_open && rt->failures >= rt->rc->breaker_failures)) {
+            opened = !rt->breaker_open;
+            rt->breaker_open = 1;
+            rt->probe_at_ms = now + rt->rc->breaker_probe_ms;
+        }
+        if (res->status == PROV_THROTTLED) {
+            backoff = res->retry_after_ms > 0 ? res->retry_after_ms : rt->rc->throttle_backoff_ms;
+            if (now + backoff > rt->backoff_until_ms)
+                rt->backoff_until_ms = now + backoff;
+        }
+    }
+    failures = rt->failures;
+    pthread_mutex_unlock(&rt->mu);
+    if (opened)
+        gw_log(LOG_WARN, rt->r.name, "circuit breaker open after %d consecutive failures; "
+               "one probe in %d ms", failures, rt->rc->breaker_probe_ms);
+    else if (probe && !ok)
+        gw_log(LOG_WARN, rt->r.name, "breaker probe failed; open for another %d ms", rt->rc->breaker_probe_ms);
+    if (closed)
+        gw_log(LOG_INFO, rt->r.name, "circuit breaker closed: the route works again");
+    if (backoff)
+        gw_log(LOG_WARN, rt->r.name, "throttled by the provider: resting %lld ms", backoff);
+    return backoff;
+}
+
+/* The route's state as JSON text for `herald routes` (malloc'd). */
+static char *route_state_json(gw_daemon *d, gw_route_rt *rt)
+{
+    long long now = now_ms();
+    prov_health h = { .up = 1, .signal_percent = -1 };
+    if (rt->r.driver->health)
+        rt->r.driver->health(&rt->r, &h);
+    pthread_mutex_lock(&rt->mu);
+    window_roll(rt, now);
+    int sent = rt->win_ok + rt->prev_ok, failed = rt->win_fail + rt->prev_fail;
+    const char *state = rt->breaker_open ? (rt->probing || now >= rt->probe_at_ms ? "half-open" : "open")
+                        : rt->backoff_until_ms > now ? "throttled" : "closed";
+    json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:s, s:i, s:i, s:i, s:i, s:f, s:I, s:I, s:s}",
+                          "instance", d->cfg->instance, "route", rt->r.name, "driver", rt->r.driver->name,
+                          "up", h.up, "breaker", state, "consecutive_failures", rt->failures,
+                          "in_flight", rt->in_flight, "ok_2m", sent, "failed_2m", failed,
+                          "error_rate", sent + failed ? (double)failed / (sent + failed) : 0.0,
+                          "backoff_ms", (json_int_t)(rt->backoff_until_ms > now ? rt->backoff_until_ms - now : 0),
+                          "updated", (json_int_t)now, "health", h.state);
+    pthread_mutex_unlock(&rt->mu);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return s;
 }
 
 static void routes_close(gw_daemon *d)
@@ -199,6 +372,8 @@ static int routes_open(gw_daemon *d, char *err, size_t errlen)
         rt->r.families = rc->families;
         rt->r.rate_per_minute = rc->rate_per_minute;
         rt->r.send_timeout_ms = rc->send_timeout_ms;
+        rt->rc = rc;
+        rt->index = i;
         d->nroutes = i + 1;
         if (rc->driver->open(&rt->r, rc->opts, err, errlen) < 0)
             return -1;
@@ -239,18 +414,68 @@ static void finish(gw_worker *w, const queue_entry *e, const char *id, const que
     }
 }
 
+/* The template's provider_params ("param=var, ...") for drivers that send
+ * provider templates; malloc'd or NULL. Read under the catalog lock: a
+ * SIGHUP may swap the catalog meanwhile. */
+static char *provider_params_of(gw_daemon *d, const char *template_name)
+{
+    char *pp = NULL;
+    pthread_rwlock_rdlock(&d->cat_lock);
+    const tpl_def *def = template_name ? catalog_find(d->cat, template_name) : NULL;
+    if (def && def->provider_params)
+        pp = strdup(def->provider_params);
+    pthread_rwlock_unlock(&d->cat_lock);
+    return pp;
+}
+
+/* Asks Redis whether the message may go through rt now (rate limit, caps).
+ * Returns 0 with *slot_ms (<= now: go, and it is counted; later: wait, and
+ * with `reserve` that slot is the message's), or -1 when Redis failed. */
+static int pace(gw_worker *w, gw_route_rt *rt, const queue_job *job, int reserve, long long *slot_ms,
+                char *why, size_t whylen)
+{
+    const gw_config *cfg = w->d->cfg;
+    long long now = now_ms();
+    *slot_ms = now;
+    why[0] = '\0';
+    /* nothing to ask: no Redis round trip */
+    if (rt->r.rate_per_minute == 0 && rt->rc->daily_cap == 0 && cfg->recipient_hourly == 0
+        && cfg->recipient_daily == 0)
+        return 0;
+    char day[16];
+    long long to_midnight;
+    pacing_local_day(now, day, &to_midnight);
+    long long interval = rt->r.rate_per_minute > 0 ? 60000LL / rt->r.rate_per_minute : 0;
+    queue_pace_req p = {
+        .route = rt->r.name, .msg_id = job->id, .to = job->to, .local_day = day, .now_ms = now,
+        .interval_ms = interval, .tolerance_ms = interval * (rt->rc->rate_burst - 1),
+        .recipient_hourly = cfg->recipient_hourly, .recipient_daily = cfg->recipient_daily,
+        .route_daily = rt->rc->daily_cap, .ms_to_midnight = to_midnight, .reserve = reserve,
+    };
+    if (queue_pace(w->q, &p, slot_ms, why, whylen) < 0) {
+        gw_log(LOG_WARN, w->consumer, "pacing %s: redis: %s", job->id, queue_errstr(w->q));
+        return -1;
+    }
+    return 0;
+}
+
+/* One message: quiet hours, then its family's routes in order. A transient
+ * or throttled failure moves it to the next route at once (failover); a
+ * permanent one ends it (the number is wrong everywhere); a perhaps-sent
+ * one goes to the lane's policy, never to another route. Anything that must
+ * wait (quiet hours, rate limit, a cap, every route resting) goes back to
+ * the schedule with its due time: no worker sleeps holding a message. */
 static void process_entry(gw_worker *w, const queue_entry *e)
 {
     gw_daemon *d = w->d;
     gw_config *cfg = d->cfg;
     queue_job job;
     memset(&job, 0, sizeof job);
-    long long max_timeout = 0;
+    long long lease = 30000;
     for (int i = 0; i < d->nroutes; i++)
-        if (d->routes[i].r.send_timeout_ms > max_timeout)
-            max_timeout = d->routes[i].r.send_timeout_ms;
-    /* The lease covers the longest send plus the time to record it. */
-    int rc = queue_begin_send(w->q, e, w->consumer, now_ms(), max_timeout + 30000, &job);
+        lease += d->routes[i].r.send_timeout_ms;
+    /* The lease covers a try on every route plus the time to record it. */
+    int rc = queue_begin_send(w->q, e, w->consumer, now_ms(), lease, &job);
     if (rc == QUEUE_BEGIN_SKIP)
         return;
     if (rc == QUEUE_BEGIN_DEAD) {
@@ -280,10 +505,10 @@ static void process_entry(gw_worker *w, const queue_entry *e)
         queue_job_clear(&job);
         return;
     }
-    queue_outcome o = { .now_ms = 0 };
+    queue_outcome o = { .now_ms = 0, .route = "" };
     prov_result res;
     memset(&res, 0, sizeof res);
-    res.status = PROV_TRANSIENT;
+    char *pparams = NULL;             /* the template's provider parameters */
     /* A bulletin issue (MMS): its content comes from Redis, its route must
      * carry MMS (gateway/bulletin.h). */
     bulletin_job bj;
@@ -291,17 +516,162 @@ static void process_entry(gw_worker *w, const queue_entry *e)
     int is_mms = bulletin_job_load(w->q, &job, &bj, berr, sizeof berr);
     if (is_mms < 0) {
         o.kind = job.attempts >= cfg->max_attempts ? QUEUE_OUT_DEAD : QUEUE_OUT_RETRY;
-        o.route = "";
         o.detail = berr;
         o.retry_at_ms = now_ms() + gw_backoff_ms(cfg, job.attempts, &w->seed);
         gw_log(LOG_ERROR, w->consumer, "%s: %s", job.id, berr);
         goto record;
     }
+    unsigned need = is_mms ? PROV_CAP_MMS : PROV_CAP_SMS;
     int fam = family_parse(job.family);
-    long long slot = 0;
-    gw_route_rt *rt = fam >= 0 ? route_pick(d, (tpl_family)fam, is_mms ? PROV_CAP_MMS : PROV_CAP_SMS,
-                                            &slot) : NULL;
-    if (!rt) {
+    char errs[PROV_ERR_MAX * 2] = "", why[160], detail_buf[400];
+    int failed_over = 0;
+
+    long long quiet = pacing_quiet_until(cfg->quiet_from_min[job.lane], cfg->quiet_to_min[job.lane], now_ms());
+    if (quiet > 0) {
+        o.kind = QUEUE_OUT_WAIT;
+        o.retry_at_ms = quiet;
+        snprintf(detail_buf, sizeof detail_buf, "quiet hours of the %s lane", lane_name(job.lane));
+        o.detail = detail_buf;
+        gw_log(LOG_INFO, w->consumer, "%s waits for the end of the %s lane's quiet hours", job.id,
+               lane_name(job.lane));
+        goto record;
+    }
+    pparams = provider_params_of(d, job.template_name);
+
+    unsigned tried = 0, paced = 0;     /* a bit per route index */
+    long long rest_until = 0, wait_slot = 0;
+    int only_tier = -1;                 /* a route of this tier is paced: stay in it */
+    gw_route_rt *wait_rt = NULL;        /* the paced route free soonest */
+    for (int hop = 0; fam >= 0 && hop < 2 * d->nroutes + 1; hop++) {
+        int probe = 0, tier = -1;
+        long long slot;
+        gw_route_rt *rt = route_pick(d, (tpl_family)fam, need, tried | paced, only_tier, &probe, &tier,
+                                     &rest_until);
+        if (!rt && wait_rt) {
+            /* every route of the tier is paced: reserve the soonest slot and
+             * wait for it (a rate limit is no failure: no failover) */
+            rt = wait_rt;
+            wait_rt = NULL;
+            if (pace(w, rt, &job, 1, &slot, why, sizeof why) < 0)
+                goto pace_failed;
+            if (slot > now_ms()) {
+                o.kind = QUEUE_OUT_WAIT;
+                o.route = rt->r.name;
+                o.retry_at_ms = slot;
+                o.detail = why[0] ? why : "paced";
+                gw_log(LOG_DEBUG, rt->r.name, "%s waits %lld ms: %s", job.id, slot - now_ms(), o.detail);
+                goto record;
+            }
+            /* the slot came free meanwhile: it is ours, send now */
+            pthread_mutex_lock(&rt->mu);
+            rt->in_flight++;
+            pthread_mutex_unlock(&rt->mu);
+            probe = 0;
+        } else if (!rt) {
+            break;
+        } else {
+            if (atomic_load(&d->stop)) {
+                route_unpick(rt, probe);
+                o.kind = QUEUE_OUT_RETRY;
+                o.route = rt->r.name;
+                o.detail = "gateway stopping before the send began";
+                o.retry_at_ms = now_ms();
+                goto record;
+            }
+            if (pace(w, rt, &job, 0, &slot, why, sizeof why) < 0) {
+                route_unpick(rt, probe);
+                goto pace_failed;
+            }
+            if (slot > now_ms()) {
+                /* another route of the same tier may be free now */
+                route_unpick(rt, probe);
+                paced |= 1u << rt->index;
+                only_tier = tier;
+                if (!wait_rt || slot < wait_slot) {
+                    wait_rt = rt;
+                    wait_slot = slot;
+                }
+                continue;
+            }
+        }
+        tried |= 1u << rt->index;
+        only_tier = -1;                 /* after a failure, any later route */
+        if (wait_rt == rt)
+            wait_rt = NULL;
+
+        prov_msg m = {
+            .id = job.id, .to = job.to, .text = job.text, .encoding = job.encoding,
+            .parts = job.parts, .family = job.family, .template_name = job.template_name,
+            .provider_code = job.provider_code, .vars_json = job.vars_json,
+            .provider_params = pparams, .attempt = job.attempts,
+        };
+        if (is_mms) {
+            m.mms_type = bj.content_type;
+            m.mms_body = bj.content;
+            m.mms_len = bj.len;
+            m.subject = bj.subject;
+            m.recipients = (const char *const *)bj.rcpt;
+            m.nrecipients = bj.nrcpt;
+        }
+        memset(&res, 0, sizeof res);
+        gw_log(LOG_DEBUG, rt->r.name, "sending %s to %s: %s", job.id, masked, job.text);
+        long long t0 = mono_ms();
+        snprintf(w->route, sizeof w->route, "%s", rt->r.name);
+        rt->r.driver->send(&rt->r, &m, &res);
+        long long took = mono_ms() - t0;
+        long long backoff = route_done(rt, probe, &res);
+        if (res.status == PROV_THROTTLED && backoff > 0 && w->q)
+            queue_pace_backoff(w->q, rt->r.name, now_ms() + backoff, now_ms());
+        o.route = rt->r.name;
+        switch (res.status) {
+        case PROV_OK:
+            o.kind = QUEUE_OUT_SENT;
+            o.refs = res.refs;
+            gw_log(LOG_INFO, rt->r.name, "sent %s to %s: %s, %d part%s, %s, refs %s (%lld ms)%s",
+                   job.id, masked, job.template_name, job.parts, job.parts == 1 ? "" : "s",
+                   job.encoding, res.refs, took, failed_over ? " after failover" : "");
+            goto record;
+        case PROV_PERMANENT:
+            o.kind = QUEUE_OUT_DEAD;
+            o.detail = res.error[0] ? res.error : "permanent failure";
+            gw_log(LOG_WARN, rt->r.name, "failed %s to %s permanently: %s", job.id, masked, o.detail);
+            goto record;
+        case PROV_UNCERTAIN:
+            /* perhaps sent: another route would perhaps send it twice */
+            o.detail = res.error[0] ? res.error : "perhaps sent";
+            if (cfg->policy[job.lane] == RECLAIM_HOLD) {
+                o.kind = QUEUE_OUT_UNCERTAIN;
+                gw_log(LOG_WARN, rt->r.name, "%s to %s perhaps sent (%s): held as uncertain",
+                       job.id, masked, o.detail);
+                goto record;
+            }
+            gw_log(LOG_WARN, rt->r.name, "%s to %s perhaps sent (%s): the %s lane resends",
+                   job.id, masked, o.detail, lane_name(job.lane));
+            snprintf(errs, sizeof errs, "%s", o.detail);
+            goto retry;
+        case PROV_TRANSIENT:
+        case PROV_THROTTLED:
+        default: {
+            size_t l = strlen(errs);
+            snprintf(errs + l, sizeof errs - l, "%s%s: %s", l ? "; " : "", rt->r.name,
+                     res.error[0] ? res.error : prov_status_name(res.status));
+            gw_log(LOG_WARN, rt->r.name, "failed %s to %s: %s; trying the next route",
+                   job.id, masked, res.error[0] ? res.error : prov_status_name(res.status));
+            failed_over = 1;
+            break;
+        }
+        }
+    }
+    if (0) {
+pace_failed:
+        queue_free(w->q);            /* reconnects in finish() */
+        w->q = NULL;
+        o.kind = QUEUE_OUT_WAIT;
+        o.detail = "pacing unavailable (redis)";
+        o.retry_at_ms = now_ms() + 1000;
+        goto record;
+    }
+    if (fam < 0 || (!tried && rest_until == 0)) {
         o.kind = job.attempts >= cfg->max_attempts ? QUEUE_OUT_DEAD : QUEUE_OUT_RETRY;
         o.route = "";
         o.detail = "no route serves this family";
@@ -309,83 +679,33 @@ static void process_entry(gw_worker *w, const queue_entry *e)
         gw_log(LOG_ERROR, w->consumer, "%s: no route serves family %s", job.id, job.family);
         goto record;
     }
-    while (mono_ms() < slot) {
-        if (atomic_load(&d->stop)) {
-            /* stopping before the send began: back in line at once */
-            o.kind = QUEUE_OUT_RETRY;
-            o.route = rt->r.name;
-            o.detail = "gateway stopping before the send began";
-            o.retry_at_ms = now_ms();
-            goto record;
-        }
-        long long left = slot - mono_ms();
-        sleep_ms(left < 100 ? (left > 0 ? left : 0) : 100);
+    if (!tried) {
+        /* every route is resting (breaker open, throttled): nothing was tried */
+        o.kind = QUEUE_OUT_WAIT;
+        o.retry_at_ms = rest_until > now_ms() ? rest_until : now_ms() + 1000;
+        snprintf(detail_buf, sizeof detail_buf, "every route of %s is resting (breaker open or throttled)",
+                 job.family);
+        o.detail = detail_buf;
+        goto record;
     }
-
-    prov_msg m = {
-        .id = job.id, .to = job.to, .text = job.text, .encoding = job.encoding,
-        .parts = job.parts, .family = job.family, .template_name = job.template_name,
-        .provider_code = job.provider_code, .vars_json = job.vars_json,
-        .attempt = job.attempts,
-    };
-    if (is_mms) {
-        m.mms_type = bj.content_type;
-        m.mms_body = bj.content;
-        m.mms_len = bj.len;
-        m.subject = bj.subject;
-        m.recipients = (const char *const *)bj.rcpt;
-        m.nrecipients = bj.nrcpt;
-    }
-    memset(&res, 0, sizeof res);
-    gw_log(LOG_DEBUG, rt->r.name, "sending %s to %s: %s", job.id, masked, job.text);
-    long long t0 = mono_ms();
-    snprintf(w->route, sizeof w->route, "%s", rt->r.name);
-    rt->r.driver->send(&rt->r, &m, &res);
-    long long took = mono_ms() - t0;
-    o.route = rt->r.name;
-    switch (res.status) {
-    case PROV_OK:
-        o.kind = QUEUE_OUT_SENT;
-        o.refs = res.refs;
-        gw_log(LOG_INFO, rt->r.name, "sent %s to %s: %s, %d part%s, %s, refs %s (%lld ms)",
-               job.id, masked, job.template_name, job.parts, job.parts == 1 ? "" : "s",
-               job.encoding, res.refs, took);
-        break;
-    case PROV_PERMANENT:
+retry:
+    o.detail = errs[0] ? errs : prov_status_name(res.status);
+    if (job.attempts >= cfg->max_attempts) {
         o.kind = QUEUE_OUT_DEAD;
-        o.detail = res.error[0] ? res.error : "permanent failure";
-        gw_log(LOG_WARN, rt->r.name, "failed %s to %s permanently: %s", job.id, masked, o.detail);
-        break;
-    case PROV_UNCERTAIN:
-        if (cfg->policy[job.lane] == RECLAIM_HOLD) {
-            o.kind = QUEUE_OUT_UNCERTAIN;
-            o.detail = res.error[0] ? res.error : "perhaps sent";
-            gw_log(LOG_WARN, rt->r.name, "%s to %s perhaps sent (%s): held as uncertain",
-                   job.id, masked, o.detail);
-            break;
-        }
-        /* the lane's policy is to resend */
-        __attribute__((fallthrough));
-    case PROV_TRANSIENT:
-    case PROV_THROTTLED:
-    default:
-        o.detail = res.error[0] ? res.error : prov_status_name(res.status);
-        if (job.attempts >= cfg->max_attempts) {
-            o.kind = QUEUE_OUT_DEAD;
-            gw_log(LOG_WARN, rt->r.name, "failed %s to %s: %s; %d attempts used, dead",
-                   job.id, masked, o.detail, job.attempts);
-        } else {
-            o.kind = QUEUE_OUT_RETRY;
-            o.retry_at_ms = now_ms() + gw_backoff_ms(cfg, job.attempts, &w->seed);
-            gw_log(LOG_WARN, rt->r.name, "failed %s to %s: %s; attempt %d of %d, retry in %lld ms",
-                   job.id, masked, o.detail, job.attempts, cfg->max_attempts,
-                   o.retry_at_ms - now_ms());
-        }
-        break;
+        gw_log(LOG_WARN, w->consumer, "failed %s to %s: %d attempts used, dead", job.id, masked, job.attempts);
+    } else {
+        o.kind = QUEUE_OUT_RETRY;
+        o.retry_at_ms = now_ms() + gw_backoff_ms(cfg, job.attempts, &w->seed);
+        /* a throttled last route asks for longer than our backoff, maybe */
+        if (res.status == PROV_THROTTLED && res.retry_after_ms > 0
+            && now_ms() + res.retry_after_ms > o.retry_at_ms)
+            o.retry_at_ms = now_ms() + res.retry_after_ms;
+        gw_log(LOG_WARN, w->consumer, "%s to %s: attempt %d of %d failed, retry in %lld ms",
+               job.id, masked, job.attempts, cfg->max_attempts, o.retry_at_ms - now_ms());
     }
 record:
     o.now_ms = now_ms();
-    char detail[400];
+    char detail[600];
     if (o.kind == QUEUE_OUT_DEAD && job.attempts >= cfg->max_attempts && res.status != PROV_PERMANENT
         && o.detail) {
         snprintf(detail, sizeof detail, "%s (after %d attempts)", o.detail, job.attempts);
@@ -403,6 +723,7 @@ record:
     if (o.kind == QUEUE_OUT_SENT && w->q &&
         queue_sent_note(w->q, job.to, job.id, job.family, o.now_ms, 30LL * 86400000) < 0)
         gw_log(LOG_WARN, w->consumer, "noting %s as sent: %s", job.id, queue_errstr(w->q));
+    free(pparams);
     queue_job_clear(&job);
 }
 
@@ -598,7 +919,7 @@ static void *housekeeper_main(void *arg)
     gw_daemon *d = arg;
     gw_config *cfg = d->cfg;
     queue *q = NULL;
-    long long last_reclaim = 0, last_lease = 0;
+    long long last_reclaim = 0, last_lease = 0, last_routes = 0;
     long long lease_ttl = lease_ttl_ms(cfg);
     while (!atomic_load(&d->stop)) {
         if (!q && !(q = connect_retry(d, "housekeeper")))
@@ -626,6 +947,16 @@ static void *housekeeper_main(void *arg)
                            lane_name((tpl_lane)lane), requeued, held);
             }
             last_reclaim = now;
+        }
+        if (rc >= 0 && now - last_routes >= 1000) {
+            /* what `herald routes` shows */
+            for (int i = 0; i < d->nroutes && rc >= 0; i++) {
+                char *js = d->routes[i].open ? route_state_json(d, &d->routes[i]) : NULL;
+                if (js)
+                    rc = queue_routes_put(q, cfg->instance, d->routes[i].r.name, js);
+                free(js);
+            }
+            last_routes = now;
         }
         if (rc < 0) {
             gw_log(LOG_WARN, "housekeeper", "redis: %s", queue_errstr(q));
@@ -748,6 +1079,9 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
     int code = EXIT_FAILURE_OTHER;
     gw_log_level = cfg->log_level;
     pthread_rwlock_init(&d->cat_lock, NULL);
+    /* quiet hours and daily caps are in the configured zone; before any
+     * thread starts, as setenv() is not thread-safe */
+    pacing_set_timezone(cfg->timezone);
 
     unsigned char rnd[8];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)

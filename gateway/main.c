@@ -47,6 +47,7 @@ static void usage(FILE *f)
         "  templates [list|check [DIR]]\n"
         "  dead list [--max N] | dead retry ID\n"
         "  queue stats\n"
+        "  routes                               each route's breaker, error rate and in-flight count\n"
         "  config check | config keys\n"
         "  list add|remove|show|import NAME ...   subscriber lists of the bulletins\n"
         "  bulletin send --title T --content DIR_OR_FILE --list L [--list L2] [--at TIME]\n"
@@ -532,6 +533,38 @@ static int cmd_queue(gw_config *cfg, int argc, char **argv)
     return code;
 }
 
+/* What every running gateway last published about its routes (its
+ * housekeeper refreshes it each second; "updated" says how fresh). */
+static int cmd_routes(gw_config *cfg, int argc, char **argv)
+{
+    (void)argv;
+    if (argc != 1)
+        return die(EXIT_BAD_INPUT, "%s", "usage: herald routes");
+    queue *q = connect_queue(cfg);
+    if (!q)
+        return EXIT_FAILURE_OTHER;
+    json_t *j = NULL;
+    int code = EXIT_DONE;
+    if (queue_routes_get(q, &j) < 0) {
+        code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+    } else {
+        /* a gateway that stopped leaves its last view behind: say so */
+        const char *k;
+        json_t *v;
+        long long now = svc_now_ms();
+        json_object_foreach(j, k, v) {
+            json_t *u = json_object_get(v, "updated");
+            if (json_is_object(v))
+                json_object_set_new(v, "stale", json_boolean(!json_is_integer(u)
+                                    || now - json_integer_value(u) > 10000));
+        }
+        print_json(j);
+    }
+    json_decref(j);
+    queue_free(q);
+    return code;
+}
+
 static int cmd_run(gw_config *cfg, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -626,6 +659,8 @@ int main(int argc, char **argv)
         code = cmd_status(&cfg, sargc, sargv);
     else if (strcmp(cmd, "dead") == 0)
         code = cmd_dead(&cfg, sargc, sargv);
+    else if (strcmp(cmd, "routes") == 0)
+        code = cmd_routes(&cfg, sargc, sargv);
     else if (strcmp(cmd, "queue") == 0)
         code = cmd_queue(&cfg, sargc, sargv);
     else if (strcmp(cmd, "list") == 0)

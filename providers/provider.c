@@ -15,6 +15,9 @@ const prov_driver *const prov_drivers[] = {
     &prov_gammu,
     &prov_sink,
     &prov_mm7,
+    &prov_http,
+    &prov_aliyun,
+    &prov_tencent,
     NULL
 };
 

@@ -76,6 +76,8 @@ typedef struct prov_msg {
     const char *template_name;
     const char *provider_code;/* approved template code, or NULL */
     const char *vars_json;    /* the variables as a JSON object */
+    const char *provider_params; /* the template header's "param=var, ..." map,
+                                    or NULL: provider parameters = variables */
     int attempt;              /* 1 on the first try */
     /* MMS (a bulletin issue for a PROV_CAP_MMS route; see gateway/bulletin.c):
      * NULL / 0 for an SMS. `to` is recipients[0]. */
@@ -95,6 +97,8 @@ typedef struct prov_result {
     int parts_sent;                   /* parts the provider accepted */
     char refs[PROV_REFS_MAX];         /* per-part references, comma separated */
     char error[PROV_ERR_MAX];         /* one line, no personal data */
+    long long retry_after_ms;         /* THROTTLED: how long the provider asks us
+                                         to leave the route alone (0 = unsaid) */
 } prov_result;
 
 /* Something a route received. */
@@ -150,6 +154,9 @@ struct prov_route {
 extern const prov_driver prov_gammu;
 extern const prov_driver prov_sink;
 extern const prov_driver prov_mm7;
+extern const prov_driver prov_http;
+extern const prov_driver prov_aliyun;
+extern const prov_driver prov_tencent;
 
 /* Finds a driver by name; NULL with "unknown driver 'x' (known: gammu,
  * sink)" or "x support not compiled in" in err. */

@@ -177,7 +177,8 @@ static void cmd_ll(cmd *c, long long v) { cmd_fmt(c, "%lld", v); }
 
 typedef enum {
     K_MSG, K_IDEM, K_LANE_URGENT, K_LANE_BULK, K_SCHED, K_DEAD,
-    K_UNCERTAIN, K_INBOUND, K_STATS, K_GW
+    K_UNCERTAIN, K_INBOUND, K_STATS, K_GW,
+    K_PACE, K_CAP, K_ROUTEDAY, K_PACED, K_ROUTES
 } key_kind;
 
 /* "{prefix}:" + name + suffix. Kinds whose name ends in ':' take a suffix. */
@@ -192,6 +193,11 @@ static const char *const key_kinds[] = {
     [K_INBOUND]     = "inbound",
     [K_STATS]       = "stats",
     [K_GW]          = "gw:",
+    [K_PACE]        = "pace:",
+    [K_CAP]         = "cap:",
+    [K_ROUTEDAY]    = "routeday:",
+    [K_PACED]       = "paced:",
+    [K_ROUTES]      = "routes",
 };
 
 static void key_push(cmd *c, const queue *q, key_kind k, const char *suffix)
@@ -1123,9 +1129,9 @@ int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
     clearerr_q(q);
     static const char *const kinds[] = {
         [QUEUE_OUT_SENT] = "sent", [QUEUE_OUT_RETRY] = "retry", [QUEUE_OUT_DEAD] = "dead",
-        [QUEUE_OUT_UNCERTAIN] = "uncertain"
+        [QUEUE_OUT_UNCERTAIN] = "uncertain", [QUEUE_OUT_WAIT] = "wait"
     };
-    if ((unsigned)o->kind > QUEUE_OUT_UNCERTAIN || !msg_id || !valid_id(msg_id, strlen(msg_id))) {
+    if ((unsigned)o->kind > QUEUE_OUT_WAIT || !msg_id || !valid_id(msg_id, strlen(msg_id))) {
         seterr(q, "finish: bad outcome or message id");
         return QUEUE_ERR_STATE;
     }
@@ -1808,4 +1814,109 @@ int queue_int_pipeline(queue *q, size_t n, const int *argcs, const char *const *
 int queue_int_check(queue *q, redisReply *r, const char *what)
 {
     return check(q, r, what);
+}
+
+/* ---- pacing --------------------------------------------------------------- */
+
+int queue_pace(queue *q, const queue_pace_req *p, long long *slot_ms, char *why, size_t whylen)
+{
+    clearerr_q(q);
+    *slot_ms = p->now_ms;
+    if (why && whylen)
+        why[0] = '\0';
+    char day[96];
+    snprintf(day, sizeof day, "%s:%s", p->route, p->local_day ? p->local_day : "");
+    cmd c;
+    cmd_script(&c, q, QSCRIPT_PACE, 4);
+    key_push(&c, q, K_PACE, p->route);
+    key_push(&c, q, K_CAP, p->to);
+    key_push(&c, q, K_ROUTEDAY, day);
+    key_push(&c, q, K_PACED, p->msg_id);
+    cmd_ll(&c, p->now_ms);
+    cmd_ll(&c, p->interval_ms);
+    cmd_ll(&c, p->tolerance_ms);
+    cmd_ll(&c, p->recipient_hourly);
+    cmd_ll(&c, p->recipient_daily);
+    cmd_ll(&c, p->route_daily);
+    cmd_ll(&c, p->ms_to_midnight);
+    cmd_str(&c, p->route);
+    cmd_str(&c, p->msg_id);
+    cmd_str(&c, p->reserve ? "1" : "0");
+    redisReply *r = run_script(q, &c, QSCRIPT_PACE);
+    cmd_free(&c);
+    int rc = check(q, r, "pace");
+    if (rc)
+        return rc;
+    if (!is_arr(r, 2)) {
+        rc = proto_error(q, "pace");
+    } else {
+        *slot_ms = rint_(r->element[0]);
+        if (why && whylen)
+            snprintf(why, whylen, "%s", rstr(r->element[1]) ? r->element[1]->str : "");
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int queue_pace_backoff(queue *q, const char *route, long long until_ms, long long now_ms)
+{
+    clearerr_q(q);
+    cmd c;
+    cmd_script(&c, q, QSCRIPT_PACE_BACKOFF, 1);
+    key_push(&c, q, K_PACE, route);
+    cmd_ll(&c, until_ms);
+    cmd_ll(&c, now_ms);
+    redisReply *r = run_script(q, &c, QSCRIPT_PACE_BACKOFF);
+    cmd_free(&c);
+    int rc = check(q, r, "pace_backoff");
+    if (!rc)
+        freeReplyObject(r);
+    return rc;
+}
+
+int queue_routes_put(queue *q, const char *instance, const char *route, const char *json)
+{
+    clearerr_q(q);
+    char field[160];
+    snprintf(field, sizeof field, "%s/%s", instance, route);
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "HSET");
+    key_push(&c, q, K_ROUTES, NULL);
+    cmd_str(&c, field);
+    cmd_str(&c, json);
+    redisReply *r = run(q, &c, "routes_put");
+    cmd_free(&c);
+    int rc = check(q, r, "routes_put");
+    if (!rc)
+        freeReplyObject(r);
+    return rc;
+}
+
+int queue_routes_get(queue *q, json_t **out)
+{
+    clearerr_q(q);
+    *out = NULL;
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "HGETALL");
+    key_push(&c, q, K_ROUTES, NULL);
+    redisReply *r = run(q, &c, "routes_get");
+    cmd_free(&c);
+    int rc = check(q, r, "routes_get");
+    if (rc)
+        return rc;
+    json_t *o = json_object();
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        const char *k = rstr(r->element[i]), *v = rstr(r->element[i + 1]);
+        json_error_t je;
+        json_t *j = v ? json_loads(v, 0, &je) : NULL;
+        if (k)
+            json_object_set_new(o, k, j ? j : json_string(v ? v : ""));
+        else
+            json_decref(j);
+    }
+    freeReplyObject(r);
+    *out = o;
+    return 0;
 }

@@ -143,7 +143,10 @@ int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
 
 /* UNCERTAIN: the driver cannot tell whether the message left (lane policy
  * hold): status `uncertain`, listed in {p}:uncertain, not resent. */
-typedef enum { QUEUE_OUT_SENT, QUEUE_OUT_RETRY, QUEUE_OUT_DEAD, QUEUE_OUT_UNCERTAIN } queue_outcome_kind;
+/* WAIT: nothing was sent (rate limit, a cap, quiet hours): back to the
+ * schedule at retry_at_ms, status `queued`, the attempt given back. */
+typedef enum { QUEUE_OUT_SENT, QUEUE_OUT_RETRY, QUEUE_OUT_DEAD, QUEUE_OUT_UNCERTAIN,
+               QUEUE_OUT_WAIT } queue_outcome_kind;
 
 typedef struct queue_outcome {
     queue_outcome_kind kind;
@@ -191,6 +194,40 @@ int queue_instance_lease(queue *q, const char *instance, const char *token, long
 /* The token holding the lease of `instance` into buf ("" when free). */
 int queue_instance_holder(queue *q, const char *instance, char *buf, size_t len);
 int queue_instance_release(queue *q, const char *instance, const char *token);
+
+/* ---- pacing ---------------------------------------------------------- */
+
+typedef struct queue_pace_req {
+    const char *route;
+    const char *msg_id;
+    const char *to;               /* canonical number: the recipient's caps */
+    const char *local_day;        /* "20261201" in the configured time zone */
+    long long now_ms;
+    long long interval_ms;        /* 60000 / rate_per_minute; 0 = no rate limit */
+    long long tolerance_ms;       /* (burst - 1) * interval */
+    int recipient_hourly, recipient_daily;  /* 0 = no cap */
+    int route_daily;              /* sends per local day through the route; 0 = no cap */
+    long long ms_to_midnight;     /* until the local day ends */
+    int reserve;                  /* 1: a send that must wait reserves its slot;
+                                     0: only says when it could go (no change) */
+} queue_pace_req;
+
+/* Asks whether the message may go through p->route now, shared by every
+ * gateway on this Redis: {p}:pace:<route> is a GCRA bucket, {p}:cap:<to>
+ * the recipient's sends of the last day, {p}:routeday:<route>:<day> the
+ * route's count of the day, {p}:paced:<id> a slot reserved earlier. *slot_ms
+ * gets when it may go: <= now means now (and it is counted); later means
+ * wait until then (with p->reserve a rate-limit slot is reserved for it;
+ * over a cap nothing is counted). why gets the reason of a wait. */
+int queue_pace(queue *q, const queue_pace_req *p, long long *slot_ms, char *why, size_t whylen);
+/* A throttled route: no slot before until_ms, for every gateway. */
+int queue_pace_backoff(queue *q, const char *route, long long until_ms, long long now_ms);
+
+/* {p}:routes: each gateway's view of its routes, "<instance>/<route>" ->
+ * JSON text, for `herald routes`. */
+int queue_routes_put(queue *q, const char *instance, const char *route, const char *json);
+/* {"<instance>/<route>": {...}, ...}. Caller decrefs. */
+int queue_routes_get(queue *q, json_t **out);
 
 /* ---- inspection and operations -------------------------------------- */
 

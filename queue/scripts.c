@@ -105,7 +105,7 @@ static const char lua_begin[] = LUA_PRELUDE
 
 /* FINISH
  * KEYS: 1 record, 2 lane, 3 sched, 4 dead, 5 stats, 6 uncertain
- * ARGV: 1 entry id, 2 kind (sent|retry|dead|uncertain), 3 route, 4 refs, 5 detail,
+ * ARGV: 1 entry id, 2 kind (sent|retry|dead|uncertain|wait), 3 route, 4 refs, 5 detail,
  *       6 retry_at, 7 now, 8 msg id, 9 retry_at as text
  * Returns {0}, {-3, why} (no record) or {-4, why} (not ours to finish).
  * allow-oom: the outcome of a message that left already must be recorded
@@ -132,6 +132,13 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
 "  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[8])\n"
 "  tl(KEYS[1], ARGV[7], 'retry', 'at ' .. ARGV[9] .. ': ' .. ARGV[5])\n"
 "  redis.call('HINCRBY', KEYS[5], 'retry:' .. ctr, 1)\n"
+"elseif ARGV[2] == 'wait' then\n"
+"  -- pacing, a cap or quiet hours: nothing was sent, the attempt is given back\n"
+"  redis.call('HINCRBY', KEYS[1], 'attempts', -1)\n"
+"  redis.call('HSET', KEYS[1], 'status', 'queued', 'waiting', ARGV[5])\n"
+"  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[8])\n"
+"  tl(KEYS[1], ARGV[7], 'waiting', 'until ' .. ARGV[9] .. ': ' .. ARGV[5])\n"
+"  redis.call('HINCRBY', KEYS[5], 'wait:' .. ctr, 1)\n"
 "elseif ARGV[2] == 'uncertain' then\n"
 "  redis.call('HSET', KEYS[1], 'status', 'uncertain', 'error', ARGV[5])\n"
 "  redis.call('ZADD', KEYS[6], ARGV[7], ARGV[8])\n"
@@ -270,6 +277,93 @@ static const char lua_dead_retry[] = LUA_PRELUDE
 "tl(KEYS[1], ARGV[2], 'queued', 'retried by operator (was ' .. r[1] .. ')')\n"
 "return {0}\n";
 
+/* PACE (rate limit per route, caps per recipient and per route and day)
+ * KEYS: 1 route bucket, 2 recipient's sends (zset id -> ms), 3 route's count
+ *       of the local day, 4 the message's reservation
+ * ARGV: 1 now, 2 interval ms (0 = no rate limit), 3 burst tolerance ms,
+ *       4 recipient hourly cap, 5 recipient daily cap, 6 route daily cap
+ *       (0 = none for each), 7 ms until the next local midnight, 8 route,
+ *       9 msg id, 10 reserve ('1': a send that must wait reserves its slot;
+ *       '0': it only learns when it could go, and nothing changes)
+ * The bucket is GCRA: it holds the theoretical arrival time (TAT) of the
+ * next send, shared by every gateway. A send that cannot go now reserves
+ * the first free slot (the TAT moves on) and the message waits in the
+ * schedule until then; coming back, it finds its reservation and goes
+ * without taking a second slot. A throttled route's TAT is pushed to the
+ * end of its back-off (PACE_BACKOFF), so every gateway leaves it alone.
+ * Returns {slot, reason}: slot <= now means send now (counted against the
+ * caps); otherwise wait until slot. */
+static const char lua_pace[] = LUA_PRELUDE
+"local now = tonumber(ARGV[1])\n"
+"local res = redis.call('GET', KEYS[4])\n"
+"if res then\n"
+"  local sp = string.find(res, ' ', 1, true)\n"
+"  if sp and string.sub(res, 1, sp - 1) == ARGV[8] then\n"
+"    local at = tonumber(string.sub(res, sp + 1))\n"
+"    if at > now then return {at, 'rate limit of route ' .. ARGV[8]} end\n"
+"    redis.call('DEL', KEYS[4])\n"
+"    return {now, ''}\n"
+"  end\n"
+"end\n"
+"local hcap, dcap, rcap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+"if hcap > 0 or dcap > 0 then\n"
+"  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 86400000)\n"
+"  local function over(cap, window, what)\n"
+"    if cap <= 0 then return nil end\n"
+"    local inwin = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. (now - window), '+inf', 'WITHSCORES')\n"
+"    local n = #inwin / 2\n"
+"    if redis.call('ZSCORE', KEYS[2], ARGV[9]) then return nil end\n"
+"    if n < cap then return nil end\n"
+"    -- the (n - cap + 1)th oldest send must leave the window first\n"
+"    return tonumber(inwin[2 * (n - cap + 1)]) + window, what\n"
+"  end\n"
+"  local w, why = over(hcap, 3600000, 'recipient hourly cap')\n"
+"  if w then return {w, why} end\n"
+"  w, why = over(dcap, 86400000, 'recipient daily cap')\n"
+"  if w then return {w, why} end\n"
+"end\n"
+"if rcap > 0 then\n"
+"  local c = tonumber(redis.call('GET', KEYS[3]) or '0')\n"
+"  if c >= rcap then return {now + tonumber(ARGV[7]), 'daily cap of route ' .. ARGV[8]} end\n"
+"end\n"
+"local interval, tol = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+"local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+"local slot = now\n"
+"if interval > 0 then\n"
+"  if tat < now then tat = now end\n"
+"  if tat - tol > now then slot = tat - tol end\n"
+"  if slot > now and ARGV[10] ~= '1' then return {slot, 'rate limit of route ' .. ARGV[8]} end\n"
+"  local nt = tat + interval\n"
+"  redis.call('SET', KEYS[1], string.format('%d', nt), 'PX', math.floor(nt - now + interval + 1000))\n"
+"elseif tat > now then\n"
+"  slot = tat\n"
+"  if ARGV[10] ~= '1' then return {slot, 'route ' .. ARGV[8] .. ' is resting (throttled)'} end\n"
+"end\n"
+"if hcap > 0 or dcap > 0 then\n"
+"  redis.call('ZADD', KEYS[2], string.format('%d', slot), ARGV[9])\n"
+"  redis.call('PEXPIRE', KEYS[2], math.floor(slot - now + 86400000 + 1000))\n"
+"end\n"
+"if rcap > 0 then\n"
+"  redis.call('INCR', KEYS[3])\n"
+"  redis.call('PEXPIRE', KEYS[3], 2 * 86400000)\n"
+"end\n"
+"if slot > now then\n"
+"  redis.call('SET', KEYS[4], ARGV[8] .. ' ' .. string.format('%d', slot), 'PX', math.floor(slot - now + 86400000))\n"
+"  return {slot, 'rate limit of route ' .. ARGV[8]}\n"
+"end\n"
+"return {now, ''}\n";
+
+/* PACE_BACKOFF (a provider said "slow down")
+ * KEYS: 1 route bucket   ARGV: 1 until (ms), 2 now
+ * Moves the route's TAT to `until` unless it is later already. */
+static const char lua_pace_backoff[] =
+"local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+"local u = tonumber(ARGV[1])\n"
+"if u > tat then\n"
+"  redis.call('SET', KEYS[1], ARGV[1], 'PX', math.floor(u - tonumber(ARGV[2]) + 60000))\n"
+"end\n"
+"return 0\n";
+
 const queue_script queue_scripts[QSCRIPT_COUNT] = {
     [QSCRIPT_ENQUEUE]    = { .name = "enqueue",    .src = lua_enqueue },
     [QSCRIPT_BEGIN]      = { .name = "begin_send", .src = lua_begin },
@@ -280,4 +374,6 @@ const queue_script queue_scripts[QSCRIPT_COUNT] = {
     [QSCRIPT_LEASE]      = { .name = "lease",      .src = lua_lease },
     [QSCRIPT_UNLEASE]    = { .name = "unlease",    .src = lua_unlease },
     [QSCRIPT_DEAD_RETRY] = { .name = "dead_retry", .src = lua_dead_retry },
+    [QSCRIPT_PACE]       = { .name = "pace",       .src = lua_pace },
+    [QSCRIPT_PACE_BACKOFF] = { .name = "pace_backoff", .src = lua_pace_backoff },
 };

@@ -19,6 +19,8 @@ typedef enum {
     QSCRIPT_LEASE,
     QSCRIPT_UNLEASE,
     QSCRIPT_DEAD_RETRY,
+    QSCRIPT_PACE,
+    QSCRIPT_PACE_BACKOFF,
     QSCRIPT_COUNT
 } queue_script_id;
 

@@ -7,7 +7,7 @@ set -eu
 # chromium-headless-shell and a CJK font: tests/integration/survey_test.sh
 # opens the survey report's HTML in a headless browser.
 PACKAGES="make gcc pkg-config libgammu-dev libcurl4-openssl-dev libhiredis-dev \
-libconfig-dev libjansson-dev libssl-dev libmicrohttpd-dev redis-server redis-tools valgrind \
+libconfig-dev libjansson-dev libssl-dev libmicrohttpd-dev redis-server redis-tools curl valgrind \
 clang libclang-rt-14-dev chromium-headless-shell fonts-wqy-microhei"
 
 missing=""

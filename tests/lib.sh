@@ -62,8 +62,10 @@ wait_until() {
 
 # ---- gateways --------------------------------------------------------
 # conf_base FILE INSTANCE [extra gateway lines] writes the redis, gateway,
-# retry and lanes groups of a test config (private redis in REDIS_SOCK,
-# shipped templates, fast retries); the test appends its own routes.
+# retry, lanes and pacing groups of a test config (private redis in
+# REDIS_SOCK, shipped templates, fast retries, no quiet hours and no
+# recipient caps, so a test's outcome does not depend on the time of day or
+# on how often it writes to one number); the test appends its own routes.
 conf_base() {
     local file=$1 instance=$2 extra=${3:-}
     cat > "$file" <<CONF
@@ -78,7 +80,8 @@ gateway = {
   $extra
 };
 retry = { max_attempts = 3; backoff_base_ms = 100; backoff_max_ms = 400; jitter_percent = 10; };
-lanes = { urgent = { reclaim_policy = "resend"; }; bulk = { reclaim_policy = "hold"; }; };
+lanes = { urgent = { reclaim_policy = "resend"; quiet_hours = ""; }; bulk = { reclaim_policy = "hold"; quiet_hours = ""; }; };
+pacing = { recipient_hourly = 0; recipient_daily = 0; };
 CONF
 }
 

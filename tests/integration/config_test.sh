@@ -22,6 +22,10 @@ bad drvkey "routes.\[0\].sink.flie: unknown key" 'routes = ( { name = "x"; drive
 bad family "unknown family 'surveys'" 'routes = ( { name = "x"; driver = "sink"; families = [ "surveys" ]; } );'
 bad policy "lanes.bulk.reclaim_policy: 'maybe'" "lanes = { bulk = { reclaim_policy = \"maybe\"; }; }; $R"
 bad level "gateway.log_level: 'loud'" "gateway = { log_level = \"loud\"; }; $R"
+bad quiet "lanes.bulk.quiet_hours: '9pm' is not" "lanes = { bulk = { quiet_hours = \"9pm\"; }; }; $R"
+bad routing "routing.survey: 'nope' is no route or pool name" "routing = { survey = [ \"nope\" ]; }; $R"
+bad routefam "routing.survey: route 'c' does not serve this family" 'routing = { survey = [ "c" ]; }; routes = ( { name = "c"; driver = "aliyun"; aliyun = { access_key_id = "a"; access_key_secret = "b"; sign_name = "c"; }; } );'
+bad tz "pacing.timezone: 'Mars/Olympus' is not a time zone" "pacing = { timezone = \"Mars/Olympus\"; }; $R"
 bad dupname "route name 's' is used twice" 'routes = ( { name = "s"; driver = "sink"; }, { name = "s"; driver = "sink"; } );'
 "$HERALD" -c "$TEST_TMP/missing.conf" run 2>"$TEST_TMP/m.out"; expect_eq $? 2 "missing file exit"
 grep -q "missing.conf" "$TEST_TMP/m.out" || fail "missing file not named"
