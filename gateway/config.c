@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gateway/api.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
 
@@ -84,6 +85,7 @@ static const cfg_key top_keys[] = {
     { "retry", CFG_GROUP, "", 0, 0, retry_keys, "retries of transient failures" },
     { "lanes", CFG_GROUP, "", 0, 0, lanes_keys, "per-lane policies" },
     { "routes", CFG_LIST, NULL, 0, 0, route_keys, "the providers messages go out through" },
+    { "api", CFG_GROUP, "", 0, 0, api_cfg_keys, "the HTTP API (gateway/api.c)" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -281,6 +283,9 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
     if (load_policy(c, LANE_URGENT, urgent_keys, err, errlen) < 0
         || load_policy(c, LANE_BULK, bulk_keys, err, errlen) < 0
         || load_routes(c, err, errlen) < 0)
+        goto fail;
+    api_config ac;   /* checked now so `config check` and start-up refuse a bad api group */
+    if (api_config_parse(c, &ac, err, errlen) < 0)
         goto fail;
     return 0;
 fail:

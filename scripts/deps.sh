@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="make gcc pkg-config libgammu-dev libcurl4-openssl-dev libhiredis-dev \
-libconfig-dev libjansson-dev libssl-dev libmicrohttpd-dev redis-server redis-tools"
+libconfig-dev libjansson-dev libssl-dev libmicrohttpd-dev redis-server redis-tools curl"
 
 missing=""
 for p in $PACKAGES; do
