@@ -35,7 +35,7 @@ EMU_BIN    := $(EMU_SRC:tests/emulators/%.c=$(BUILD)/emulators/%)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration clean bench
+.PHONY: all deps run test unit integration clean bench bench-api
 all: $(BUILD)/herald
 
 deps:
@@ -79,6 +79,11 @@ test: deps
 unit: deps
 	@$(MAKE) --no-print-directory SANITIZER=1 BUILD=build/san $(UNIT_BIN:$(BUILD)/%=build/san/%)
 	@./tests/run.sh build/san unit
+
+# The HTTP API's throughput beside the CLI's enqueue rate (optimised build).
+bench: bench-api
+bench-api: deps $(BUILD)/herald $(BUILD)/tools/apibench $(BUILD)/tools/jget
+	@./scripts/bench_api.sh $(BUILD)
 
 clean:
 	rm -rf build
