@@ -44,7 +44,15 @@ static const cfg_key token_keys[] = {
 static const cfg_key callback_keys[] = {
     { "route", CFG_STR, NULL, 0, 0, NULL, "the route whose provider calls back: POST /v1/inbound/{route}" },
     { "secret", CFG_STR, NULL, 0, 0, NULL, "shared secret the provider sends (X-Herald-Secret header or ?secret=)" },
-    { "format", CFG_STR, "generic", 0, 0, NULL, "generic (from, to, text as JSON or a form)" },
+    { "format", CFG_STR, "generic", 0, 0, NULL, "generic (from, to, text), aliyun (SmsUp/SmsReport), tencent (status/reply) or mm7 (DeliveryReportReq)" },
+    { NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static const cfg_key kannel_keys[] = {
+    { "enabled", CFG_BOOL, "false", 0, 0, NULL, "answer GET|POST /cgi-bin/sendsms as Kannel's smsbox does" },
+    { "username", CFG_STR, "", 0, 0, NULL, "the username Kannel clients send" },
+    { "password", CFG_STR, "", 0, 0, NULL, "the password Kannel clients send (never logged)" },
+    { "template", CFG_STR, "", 0, 0, NULL, "template the free text goes out through; its one required variable gets the text" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -60,6 +68,7 @@ const cfg_key api_cfg_keys[] = {
     { "admin_token_file", CFG_STR, "", 0, 0, NULL, "file holding an admin token; generated (mode 0600) when missing" },
     { "tokens", CFG_LIST, "", 0, 0, token_keys, "bearer tokens with their scopes" },
     { "callbacks", CFG_LIST, "", 0, 0, callback_keys, "provider callbacks accepted at /v1/inbound/{route}" },
+    { "kannel", CFG_GROUP, "", 0, 0, kannel_keys, "Kannel-compatible sendsms interface (off by default)" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -180,11 +189,27 @@ int api_config_parse(const gw_config *c, api_config *out, char *err, size_t errl
             return cfg_fail(config_setting_get_member(e, "secret"), path, err, errlen,
                             "too short (at least 16 characters)");
         snprintf(path, sizeof path, "api.callbacks.[%d].format", i);
-        if (strcmp(cb->format, "generic") != 0)
+        if (strcmp(cb->format, "generic") != 0 && strcmp(cb->format, "aliyun") != 0
+            && strcmp(cb->format, "tencent") != 0 && strcmp(cb->format, "mm7") != 0)
             return cfg_fail(config_setting_get_member(e, "format"), path, err, errlen,
-                            "'%s' is not a known format (known: generic)", cb->format);
+                            "'%s' is not a known format (known: generic, aliyun, tencent, mm7)", cb->format);
     }
     out->ncallbacks = nc;
+
+    const config_setting_t *kg = g ? config_setting_get_member(g, "kannel") : NULL;
+    out->kannel_enabled = cfg_bool(kg, kannel_keys, "enabled");
+    out->kannel_username = cfg_str(kg, kannel_keys, "username");
+    out->kannel_password = cfg_str(kg, kannel_keys, "password");
+    out->kannel_template = cfg_str(kg, kannel_keys, "template");
+    if (out->kannel_enabled) {
+        static const char *const need[] = { "username", "password", "template", NULL };
+        for (int i = 0; need[i]; i++)
+            if (!*cfg_str(kg, kannel_keys, need[i])) {
+                char path[64];
+                snprintf(path, sizeof path, "api.kannel.%s", need[i]);
+                return cfg_fail(kg, path, err, errlen, "required when api.kannel.enabled is true");
+            }
+    }
     return 0;
 }
 
@@ -287,7 +312,7 @@ typedef struct route_def {
     const char *path;
     handler_fn fn;
     unsigned scopes;              /* any of these; 0 = open (health) */
-    int body;                     /* 1: JSON body expected; 2: JSON or form (callbacks) */
+    int body;                     /* 1: JSON body; 2: JSON or form (callbacks); 3: form (Kannel) */
 } route_def;
 
 struct api_req {
@@ -610,9 +635,12 @@ static void h_post_messages(api_req *r)
             snprintf(prefix, sizeof prefix, "messages[%zu].", i);
         prepare_one(r, *r->s->env.cat, batch ? json_array_get(list, i) : j, prefix, now, &items[i]);
     }
+    /* The prepared messages point into the catalog (template name, provider
+     * code): a SIGHUP reload must wait until they are written. */
+    int enq = enqueue_prepared(r, items, n);
     pthread_rwlock_unlock(r->s->env.cat_lock);
 
-    if (enqueue_prepared(r, items, n) == 0) {
+    if (enq == 0) {
         size_t acc = 0, dup = 0, rej = 0, conflicts = 0;
         for (size_t i = 0; i < n; i++) {
             if (items[i].status == 409)
@@ -865,27 +893,197 @@ char *api_form_value(const char *body, size_t len, const char *name)
     return NULL;
 }
 
-static void h_inbound(api_req *r)
+/* Checks and stores one received message into the inbound stream. Returns
+ * 0 stored; 1 the item is bad (field and reason in why: retrying cannot
+ * help); -1 Redis failed (r->q says why; the sender should retry). */
+static int store_inbound(api_req *r, const char *route, const char *from, const char *text,
+                         const char **field, char *why, size_t whylen)
 {
-    api_server *s = r->s;
-    int cb = -1;
-    for (int i = 0; i < s->ac.ncallbacks; i++)
-        if (strcmp(s->ac.callbacks[i].route, r->params[0]) == 0)
-            cb = i;
-    if (cb < 0) {
-        api_error(r, 404, "not_found", "route", "no callback is configured for route '%s'", r->params[0]);
+    char num[PHONE_MAX], perr[200], masked[PHONE_MAX];
+    seg_info si;
+    if (!from || !*from) {
+        *field = "from";
+        snprintf(why, whylen, "from is required");
+        return 1;
+    }
+    if (phone_normalize(from, 1, num, perr, sizeof perr) < 0) {
+        *field = "from";
+        snprintf(why, whylen, "from: %s", perr);
+        return 1;
+    }
+    if (!text) {
+        *field = "text";
+        snprintf(why, whylen, "text is required");
+        return 1;
+    }
+    if (seg_count(text, strlen(text), &si, perr, sizeof perr) < 0) {
+        *field = "text";
+        snprintf(why, whylen, "text: %s", perr);
+        return 1;
+    }
+    if (!r->q) {
+        char err[256];
+        r->q = pool_get(r->s, err, sizeof err);
+        if (!r->q) {
+            snprintf(why, whylen, "redis is unreachable: %s", err);
+            return -1;
+        }
+    }
+    int rc = queue_inbound_add(r->q, route, num, text, svc_now_ms());
+    if (rc == QUEUE_ERR_CONN)
+        rc = queue_inbound_add(r->q, route, num, text, svc_now_ms());
+    if (rc < 0) {
+        r->q_broken = rc == QUEUE_ERR_CONN;
+        snprintf(why, whylen, "redis: %s", queue_errstr(r->q));
+        return -1;
+    }
+    api_observe_inbound(route);
+    gw_log(LOG_INFO, route, "received a message from %s through the callback (%zu bytes)",
+           phone_mask(num, masked), strlen(text));
+    gw_log(LOG_DEBUG, route, "received text: %s", text);
+    return 0;
+}
+
+static atomic_llong reports_delivered, reports_failed;
+
+/* A provider's delivery report. Message records are not updated yet (that
+ * needs the delivery-report capability in queue/); it is logged and counted. */
+static void note_report(const char *route, const char *phone, const char *ref, int delivered,
+                        const char *code)
+{
+    char masked[PHONE_MAX];
+    atomic_fetch_add(delivered ? &reports_delivered : &reports_failed, 1);
+    gw_log(LOG_INFO, route, "delivery report for %s (reference %s): %s (%s)",
+           phone_mask(phone ? phone : "", masked), ref ? ref : "?",
+           delivered ? "delivered" : "failed", code ? code : "");
+}
+
+/* The answer a provider expects, so that it does not retry what we took. */
+static void provider_answer(api_req *r, const char *format, int status, const char *msg)
+{
+    int ok = status == 200;
+    if (strcmp(format, "aliyun") == 0)
+        answer_json(r, status, json_pack("{s:i, s:s}", "code", ok ? 0 : status, "msg", ok ? "接收成功" : msg));
+    else
+        answer_json(r, status, json_pack("{s:i, s:s}", "result", ok ? 0 : status, "errmsg", ok ? "OK" : msg));
+}
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* Parses a provider's JSON body for the callback formats: any JSON value. */
+static json_t *provider_body(api_req *r, const char *format)
+{
+    char msg[300];
+    json_error_t je;
+    if (api_json_depth(r->body ? r->body : "", r->len) > r->s->ac.max_json_depth) {
+        provider_answer(r, format, 400, "JSON nested too deep");
+        return NULL;
+    }
+    json_t *j = r->len ? json_loadb(r->body, r->len, 0, &je) : NULL;
+    if (!j) {
+        snprintf(msg, sizeof msg, "body is not JSON: %s", r->len ? je.text : "empty");
+        provider_answer(r, format, 400, msg);
+    }
+    return j;
+}
+
+/* Alibaba Cloud message push, HTTP batch mode: a JSON array of SmsUp
+ * items {phone_number, content, send_time, sign_name, dest_code,
+ * sequence_id} or of SmsReport items {phone_number, success, err_code,
+ * biz_id, out_id, report_time, ...}. */
+static void inbound_aliyun(api_req *r, const char *route)
+{
+    json_t *j = provider_body(r, "aliyun");
+    if (!j)
+        return;
+    if (!json_is_array(j)) {
+        provider_answer(r, "aliyun", 400, "body must be a JSON array (SmsUp or SmsReport)");
+        json_decref(j);
         return;
     }
-    const char *secret = header(r, "X-Herald-Secret");
-    if (!secret)
-        secret = query(r, "secret");
-    unsigned char d[32];
-    sha256(secret ? secret : "", secret ? strlen(secret) : 0, d);
-    if (!secret || CRYPTO_memcmp(d, s->cb_digest[cb], sizeof d) != 0) {
-        api_error(r, 401, "unauthorized", NULL, "missing or wrong callback secret for route '%s'",
-                  r->params[0]);
-        return;
+    size_t i, stored = 0, reports = 0, bad = 0;
+    json_t *it;
+    char why[300];
+    json_array_foreach(j, i, it) {
+        const char *phone = jstr(it, "phone_number");
+        const char *field = NULL;
+        if (json_is_object(it) && json_object_get(it, "content")) {
+            int rc = store_inbound(r, route, phone, jstr(it, "content"), &field, why, sizeof why);
+            if (rc < 0) {   /* nothing more can be stored: the provider sends it all again */
+                provider_answer(r, "aliyun", 503, why);
+                json_decref(j);
+                return;
+            }
+            if (rc == 0) {
+                stored++;
+                continue;
+            }
+        } else if (json_is_object(it) && json_is_boolean(json_object_get(it, "success"))) {
+            note_report(route, phone, jstr(it, "biz_id"), json_is_true(json_object_get(it, "success")),
+                        jstr(it, "err_code"));
+            reports++;
+            continue;
+        } else {
+            snprintf(why, sizeof why, "neither SmsUp (content) nor SmsReport (success)");
+        }
+        /* a bad item cannot get better by a retry: skipped, said in the log */
+        bad++;
+        gw_log(LOG_WARN, route, "aliyun callback: item %zu skipped: %s", i, why);
     }
+    snprintf(r->note, sizeof r->note, "aliyun: %zu replies, %zu reports, %zu skipped", stored, reports, bad);
+    provider_answer(r, "aliyun", 200, NULL);
+    json_decref(j);
+}
+
+/* Tencent Cloud SMS callbacks: delivery status is a JSON array of
+ * {mobile, nationcode, report_status SUCCESS|FAIL, errmsg, sid, ...}; a
+ * reply is one object {mobile, nationcode, text, sign, time, extend}. */
+static void inbound_tencent(api_req *r, const char *route)
+{
+    json_t *j = provider_body(r, "tencent");
+    if (!j)
+        return;
+    char why[300], phone[48];
+    const char *field = NULL;
+    if (json_is_object(j)) {
+        const char *nc = jstr(j, "nationcode"), *m = jstr(j, "mobile");
+        snprintf(phone, sizeof phone, "%s%s%s", nc && *nc ? "+" : "", nc ? nc : "", m ? m : "");
+        int rc = store_inbound(r, route, m ? phone : NULL, jstr(j, "text"), &field, why, sizeof why);
+        if (rc < 0) {
+            provider_answer(r, "tencent", 503, why);
+        } else {
+            if (rc > 0)
+                gw_log(LOG_WARN, route, "tencent reply callback skipped: %s", why);
+            snprintf(r->note, sizeof r->note, "tencent: %s", rc ? "reply skipped" : "1 reply");
+            provider_answer(r, "tencent", 200, NULL);
+        }
+    } else if (json_is_array(j)) {
+        size_t i, n = 0;
+        json_t *it;
+        json_array_foreach(j, i, it) {
+            const char *st = jstr(it, "report_status");
+            if (!st) {
+                gw_log(LOG_WARN, route, "tencent status callback: item %zu has no report_status: skipped", i);
+                continue;
+            }
+            const char *nc = jstr(it, "nationcode"), *m = jstr(it, "mobile");
+            snprintf(phone, sizeof phone, "%s%s%s", nc && *nc ? "+" : "", nc ? nc : "", m ? m : "");
+            note_report(route, phone, jstr(it, "sid"), strcmp(st, "SUCCESS") == 0, jstr(it, "errmsg"));
+            n++;
+        }
+        snprintf(r->note, sizeof r->note, "tencent: %zu reports", n);
+        provider_answer(r, "tencent", 200, NULL);
+    } else {
+        provider_answer(r, "tencent", 400, "body must be a status array or a reply object");
+    }
+    json_decref(j);
+}
+
+static void inbound_generic(api_req *r, const char *route)
+{
     char *from = NULL, *text = NULL, *to = NULL;
     json_t *j = NULL;
     if (r->is_form) {
@@ -907,41 +1105,285 @@ static void h_inbound(api_req *r)
                 goto out;
             }
         }
-        const char *f = json_string_value(json_object_get(j, "from"));
-        const char *t = json_string_value(json_object_get(j, "text"));
-        const char *o = json_string_value(json_object_get(j, "to"));
+        const char *f = jstr(j, "from"), *t = jstr(j, "text"), *o = jstr(j, "to");
         from = f ? strdup(f) : NULL;
         text = t ? strdup(t) : NULL;
         to = o ? strdup(o) : NULL;
     }
-    char num[PHONE_MAX], why[200], masked[PHONE_MAX];
-    seg_info si;
-    if (!from) {
-        api_error(r, 422, "invalid", "from", "from is required");
-    } else if (phone_normalize(from, 1, num, why, sizeof why) < 0) {
-        api_error(r, 422, "invalid", "from", "from: %s", why);
-    } else if (!text) {
-        api_error(r, 422, "invalid", "text", "text is required");
-    } else if (seg_count(text, strlen(text), &si, why, sizeof why) < 0) {
-        api_error(r, 422, "invalid", "text", "text: %s", why);
-    } else if (req_queue(r)) {
-        int rc = queue_inbound_add(r->q, s->ac.callbacks[cb].route, num, text, svc_now_ms());
-        if (rc == QUEUE_ERR_CONN)
-            rc = queue_inbound_add(r->q, s->ac.callbacks[cb].route, num, text, svc_now_ms());
-        if (rc < 0) {
-            queue_failed(r, rc);
-        } else {
-            api_observe_inbound(s->ac.callbacks[cb].route);
-            snprintf(r->note, sizeof r->note, "inbound from %s (%zu bytes)", phone_mask(num, masked),
-                     strlen(text));
-            answer_json(r, 200, json_pack("{s:s}", "status", "accepted"));
-        }
-    }
+    char why[300];
+    const char *field = NULL;
+    int rc = store_inbound(r, route, from, text, &field, why, sizeof why);
+    if (rc > 0)
+        api_error(r, 422, "invalid", field, "%s", why);
+    else if (rc < 0)
+        api_error(r, 503, "unavailable", NULL, "%s", why);
+    else
+        answer_json(r, 200, json_pack("{s:s}", "status", "accepted"));
 out:
     free(from);
     free(text);
     free(to);
     json_decref(j);
+}
+
+/* The text of the first element `name` (any namespace prefix) at or after
+ * `from` in an XML text: enough for the flat MM7 messages, no XML library.
+ * Returns a pointer just past the element's text, or NULL when absent. */
+static const char *xml_text(const char *from, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    out[0] = '\0';
+    for (const char *p = strstr(from, name); p; p = strstr(p + 1, name)) {
+        if (p[nl] != '>' && p[nl] != ' ')
+            continue;
+        const char *lt = p;
+        while (lt > from && lt[-1] != '<' && lt[-1] != '>' && lt[-1] != '/' && lt[-1] != ' ')
+            lt--;
+        if (lt == from || lt[-1] != '<')
+            continue;                     /* not an opening tag (a closing one, or text) */
+        const char *gt = strchr(p + nl, '>');
+        if (!gt)
+            return NULL;
+        const char *end = strchr(gt + 1, '<');
+        if (!end)
+            return NULL;
+        size_t n = (size_t)(end - (gt + 1));
+        if (n >= outlen)
+            n = outlen - 1;
+        memcpy(out, gt + 1, n);
+        out[n] = '\0';
+        return end;
+    }
+    return NULL;
+}
+
+#define MM7_NS "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2"
+
+static void mm7_answer(api_req *r, int status, const char *tid, int code, const char *text)
+{
+    char *t = NULL;
+    if (asprintf(&t,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        "<env:Envelope xmlns:env=\"http://schemas.xmlsoap.org/soap/envelope/\">"
+        "<env:Header><mm7:TransactionID xmlns:mm7=\"" MM7_NS "\" env:mustUnderstand=\"1\">%s</mm7:TransactionID></env:Header>"
+        "<env:Body><DeliveryReportRsp xmlns=\"" MM7_NS "\"><MM7Version>5.3.0</MM7Version>"
+        "<Status><StatusCode>%d</StatusCode><StatusText>%s</StatusText></Status>"
+        "</DeliveryReportRsp></env:Body></env:Envelope>\n", tid, code, text) < 0)
+        t = NULL;
+    json_decref(r->json);
+    r->json = NULL;
+    free(r->text);
+    r->text = t;
+    r->status = status;
+    r->content_type = "text/xml; charset=utf-8";
+}
+
+/* MM7 DeliveryReportReq (SOAP): the MMSC reports what became of an MMS.
+ * Answered with DeliveryReportRsp, status 1000, so the MMSC does not
+ * retry. MMStatus Retrieved is delivered; Rejected, Expired, Unrecognised
+ * are failures; the others (Deferred, Forwarded, Indeterminate) are logged. */
+static void inbound_mm7(api_req *r, const char *route)
+{
+    char tid[128], id[128], status[64], num[64], why[200];
+    const char *b = r->body ? r->body : "";
+    xml_text(b, "TransactionID", tid, sizeof tid);
+    for (char *p = tid; *p; p++)          /* echoed into XML: keep it plain */
+        if (*p == '<' || *p == '>' || *p == '&' || *p == '"')
+            *p = '_';
+    if (!strstr(b, "DeliveryReportReq")) {
+        snprintf(why, sizeof why, "only DeliveryReportReq is accepted here");
+        mm7_answer(r, 400, tid, 4004, why);
+        return;
+    }
+    const char *rec = strstr(b, "Recipient");
+    xml_text(b, "MessageID", id, sizeof id);
+    xml_text(rec ? rec : b, "Number", num, sizeof num);
+    if (!xml_text(b, "MMStatus", status, sizeof status) || !id[0]) {
+        mm7_answer(r, 400, tid, 4004, "DeliveryReportReq without MessageID or MMStatus");
+        return;
+    }
+    if (strcmp(status, "Retrieved") == 0)
+        note_report(route, num, id, 1, status);
+    else if (!strcmp(status, "Rejected") || !strcmp(status, "Expired") || !strcmp(status, "Unrecognised"))
+        note_report(route, num, id, 0, status);
+    else
+        gw_log(LOG_INFO, route, "MM7 report for %s: %s (not final)", id, status);
+    snprintf(r->note, sizeof r->note, "mm7: report %s", status);
+    mm7_answer(r, 200, tid, 1000, "Success");
+}
+
+/* POST /v1/inbound/{route}: authenticated by the route's own secret, then
+ * read in the format its provider speaks. */
+static void h_inbound(api_req *r)
+{
+    api_server *s = r->s;
+    int cb = -1;
+    for (int i = 0; i < s->ac.ncallbacks; i++)
+        if (strcmp(s->ac.callbacks[i].route, r->params[0]) == 0)
+            cb = i;
+    if (cb < 0) {
+        api_error(r, 404, "not_found", "route", "no callback is configured for route '%s'", r->params[0]);
+        return;
+    }
+    const api_callback_cfg *c = &s->ac.callbacks[cb];
+    const char *secret = header(r, "X-Herald-Secret");
+    if (!secret)
+        secret = query(r, "secret");
+    unsigned char d[32];
+    sha256(secret ? secret : "", secret ? strlen(secret) : 0, d);
+    if (!secret || CRYPTO_memcmp(d, s->cb_digest[cb], sizeof d) != 0) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "missing or wrong callback secret for route '%s'", c->route);
+        if (strcmp(c->format, "generic") == 0)
+            api_error(r, 401, "unauthorized", NULL, "%s", msg);
+        else if (strcmp(c->format, "mm7") == 0)
+            mm7_answer(r, 401, "", 4000, "Client error: wrong or missing secret");
+        else
+            provider_answer(r, c->format, 401, msg);
+        gw_log(LOG_WARN, c->route, "callback refused: %s secret", secret ? "wrong" : "no");
+        return;
+    }
+    if (strcmp(c->format, "aliyun") == 0)
+        inbound_aliyun(r, c->route);
+    else if (strcmp(c->format, "tencent") == 0)
+        inbound_tencent(r, c->route);
+    else if (strcmp(c->format, "mm7") == 0)
+        inbound_mm7(r, c->route);
+    else
+        inbound_generic(r, c->route);
+}
+
+/* ---- Kannel-compatible sendsms ---------------------------------------- */
+
+/* A parameter from the query string, else from a form body; malloc'd. */
+static char *param(api_req *r, const char *name)
+{
+    const char *q = query(r, name);
+    if (q)
+        return strdup(q);
+    return r->is_form && r->body ? api_form_value(r->body, r->len, name) : NULL;
+}
+
+static void kannel_answer(api_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void kannel_answer(api_req *r, int status, const char *fmt, ...)
+{
+    char *t = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&t, fmt, ap) < 0)
+        t = NULL;
+    va_end(ap);
+    json_decref(r->json);
+    r->json = NULL;
+    free(r->text);
+    r->text = t;
+    r->status = status;
+    r->content_type = "text/plain; charset=utf-8";
+}
+
+static int secret_eq(const char *a, const char *b)
+{
+    unsigned char da[32], db[32];
+    sha256(a, strlen(a), da);
+    sha256(b, strlen(b), db);
+    return CRYPTO_memcmp(da, db, sizeof da) == 0;
+}
+
+#define KANNEL_MAX_TO 100
+
+/* GET|POST /cgi-bin/sendsms?username=&password=&to=&text=: systems built
+ * for Kannel's smsbox switch without a change. The text fills the one
+ * required variable of api.kannel.template; the signature is added as for
+ * every message; `to` may hold several numbers separated by spaces. */
+static void h_kannel(api_req *r)
+{
+    api_server *s = r->s;
+    if (!s->ac.kannel_enabled) {
+        api_error(r, 404, "not_found", NULL, "the Kannel interface is off (api.kannel.enabled)");
+        return;
+    }
+    char *user = param(r, "username"), *pass = param(r, "password");
+    char *to = param(r, "to"), *text = param(r, "text");
+    prepared *items = NULL;
+    size_t n = 0;
+    if (!user || !pass || !secret_eq(user, s->ac.kannel_username) || !secret_eq(pass, s->ac.kannel_password)) {
+        kannel_answer(r, 403, "Authorization failed for sendsms");
+        goto out;
+    }
+    if (!to || !to[strspn(to, " ")]) {
+        kannel_answer(r, 400, "Missing receiver number");
+        goto out;
+    }
+    if (!text) {
+        kannel_answer(r, 400, "Missing text");
+        goto out;
+    }
+    items = calloc(KANNEL_MAX_TO, sizeof *items);
+    if (!items) {
+        kannel_answer(r, 500, "Out of memory");
+        goto out;
+    }
+    gw_config *cfg = r->s->env.cfg;
+    catalog_opts co = { cfg->signature, cfg->optout_line };
+    long long now = svc_now_ms();
+    char err[512];
+    int bad = 0;
+    pthread_rwlock_rdlock(s->env.cat_lock);
+    const tpl_def *d = catalog_find(*s->env.cat, s->ac.kannel_template);
+    if (!d || d->nrequired != 1) {
+        pthread_rwlock_unlock(s->env.cat_lock);
+        gw_log(LOG_ERROR, "api", "api.kannel.template '%s' %s", s->ac.kannel_template,
+               d ? "must have exactly one required variable" : "is not a loaded template");
+        kannel_answer(r, 500, "Sending failed: the gateway's Kannel template is misconfigured");
+        goto out;
+    }
+    tpl_var v = { d->required[0], text };
+    for (char *save = NULL, *num = strtok_r(to, " ", &save); num && !bad; num = strtok_r(NULL, " ", &save)) {
+        if (n == KANNEL_MAX_TO) {
+            kannel_answer(r, 400, "Too many receivers (at most %d)", KANNEL_MAX_TO);
+            bad = 1;
+            break;
+        }
+        svc_request rq = { d->name, num, &v, 1, NULL, 0 };
+        if (svc_prepare(*s->env.cat, &co, cfg->allow_international, &rq, now, &items[n].m, err, sizeof err) < 0) {
+            kannel_answer(r, 400, "Invalid message: %s", err);
+            bad = 1;
+        } else {
+            items[n].ok = 1;
+        }
+        n++;
+    }
+    /* written under the lock: the messages point into the catalog */
+    int enq = bad ? 0 : enqueue_prepared(r, items, n);
+    pthread_rwlock_unlock(s->env.cat_lock);
+    if (bad)      /* nothing of a bad request is written */
+        goto out;
+    if (enq < 0) {
+        kannel_answer(r, 503, "Sending failed: %s", r->q ? queue_errstr(r->q) : "redis is unreachable");
+        goto out;
+    }
+    size_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc += items[i].ok && !items[i].res.duplicate;
+    atomic_fetch_add(&api_enqueued, (long long)acc);
+    atomic_fetch_add(&api_duplicates, (long long)(n - acc));
+    snprintf(r->note, sizeof r->note, "kannel: %zu receivers, %zu new", n, acc);
+    kannel_answer(r, 202, "0: Accepted for delivery");
+out:
+    for (size_t i = 0; i < n && items; i++) {
+        svc_message_free(&items[i].m);
+        json_decref(items[i].error);
+    }
+    free(items);
+    if (user)
+        OPENSSL_cleanse(user, strlen(user));
+    if (pass)
+        OPENSSL_cleanse(pass, strlen(pass));
+    free(user);
+    free(pass);
+    free(to);
+    free(text);
 }
 
 /* ---- health and metrics ---------------------------------------------- */
@@ -1116,6 +1558,11 @@ static void h_metrics(api_req *r)
     fprintf(f, "# HELP herald_inbound_total Inbound messages received (modems and callbacks, this process).\n"
                "# TYPE herald_inbound_total counter\nherald_inbound_total %lld\n",
             (long long)atomic_load(&inbound_count));
+    fprintf(f, "# HELP herald_delivery_reports_total Delivery reports providers posted to callbacks (this process).\n"
+               "# TYPE herald_delivery_reports_total counter\n"
+               "herald_delivery_reports_total{result=\"delivered\"} %lld\n"
+               "herald_delivery_reports_total{result=\"failed\"} %lld\n",
+            (long long)atomic_load(&reports_delivered), (long long)atomic_load(&reports_failed));
     fprintf(f, "# HELP herald_http_responses_total HTTP API answers by status class.\n# TYPE herald_http_responses_total counter\n");
     for (int c = 1; c <= 5; c++)
         fprintf(f, "herald_http_responses_total{class=\"%dxx\"} %lld\n", c,
@@ -1138,6 +1585,8 @@ static const route_def routes[] = {
     { "GET", "/healthz", h_healthz, 0, 0 },
     { "GET", "/readyz", h_readyz, 0, 0 },
     { "GET", "/metrics", h_metrics, API_SCOPE_READ, 0 },
+    { "GET", "/cgi-bin/sendsms", h_kannel, 0, 0 },
+    { "POST", "/cgi-bin/sendsms", h_kannel, 0, 3 },
     { NULL, NULL, NULL, 0, 0 }
 };
 
@@ -1287,10 +1736,14 @@ static int req_begin(api_req *r)
         size_t n = ct ? strcspn(ct, "; ") : 0;
         int json = ct && n == 16 && strncasecmp(ct, "application/json", 16) == 0;
         int form = ct && n == 33 && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+        int xml = ct && ((n == 8 && strncasecmp(ct, "text/xml", 8) == 0)
+                         || (n == 15 && strncasecmp(ct, "application/xml", 15) == 0));
         int has_body = (cl && strcmp(cl, "0") != 0) || header(r, "Transfer-Encoding");
-        if (has_body && !json && !(form && d->body == 2)) {
-            api_error(r, 415, "unsupported_media_type", NULL, "Content-Type must be application/json%s, not '%s'",
-                      d->body == 2 ? " or application/x-www-form-urlencoded" : "", ct ? ct : "(none)");
+        if (has_body && !(json && d->body <= 2) && !(form && d->body >= 2) && !(xml && d->body == 2)) {
+            api_error(r, 415, "unsupported_media_type", NULL, "Content-Type must be %s, not '%s'",
+                      d->body == 1 ? "application/json" : d->body == 2
+                      ? "application/json, application/x-www-form-urlencoded or text/xml (MM7)"
+                      : "application/x-www-form-urlencoded", ct ? ct : "(none)");
             return 1;
         }
         r->is_form = form;

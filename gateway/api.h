@@ -61,6 +61,9 @@ typedef struct api_config {
     api_token_cfg tokens[API_MAX_TOKENS];
     int ncallbacks;
     api_callback_cfg callbacks[API_MAX_CALLBACKS];
+    /* the Kannel-compatible /cgi-bin/sendsms */
+    int kannel_enabled;
+    const char *kannel_username, *kannel_password, *kannel_template;
 } api_config;
 
 /* Reads and checks the `api` group of a loaded configuration (scopes,

@@ -12,13 +12,30 @@ redis_start "$TEST_TMP/redis" || exit 1
 trap 'gw_stop_all; redis_stop' EXIT
 C=$TEST_TMP/h.conf
 conf_base "$C" api1
+# the shipped templates plus one for Kannel clients' free text
+mkdir -p "$TEST_TMP/tpl"
+cp "$ROOT_DIR"/templates/shipped/*.tpl "$TEST_TMP/tpl/"
+cat > "$TEST_TMP/tpl/kannel_text.tpl" <<'TPL'
+# Free text from systems built for Kannel (api.kannel.template).
+name: kannel_text
+family: case_stage
+required: text
+max_parts: 4
+description: Kannel 兼容接口的自由文本
+---
+{{text}}
+TPL
+sed -i "s|templates_dir = .*|templates_dir = \"$TEST_TMP/tpl\";|" "$C"
 SEND=send-token-0123456789abcdef
 READ=read-token-0123456789abcdef
 SLOW=rate-token-0123456789abcdef
 CB=callback-secret-0123456789
 cat >> "$C" <<CONF
 routes = (
-  { name = "good"; driver = "sink"; sink = { file = "$TEST_TMP/sink.jsonl"; }; }
+  { name = "good"; driver = "sink"; sink = { file = "$TEST_TMP/sink.jsonl"; }; },
+  { name = "ali"; driver = "sink"; families = [ "bulletin" ]; },
+  { name = "tx"; driver = "sink"; families = [ "bulletin" ]; },
+  { name = "mmsc"; driver = "sink"; families = [ "bulletin" ]; }
 );
 api = {
   enabled = true;
@@ -31,7 +48,11 @@ api = {
     { name = "reader"; token = "$READ"; scopes = [ "read" ]; },
     { name = "limited"; token = "$SLOW"; scopes = [ "read" ]; rate_per_minute = 3; }
   );
-  callbacks = ( { route = "good"; secret = "$CB"; } );
+  kannel = { enabled = true; username = "kuser"; password = "kpass-123"; template = "kannel_text"; };
+  callbacks = ( { route = "good"; secret = "$CB"; },
+                { route = "ali"; secret = "$CB-ali"; format = "aliyun"; },
+                { route = "tx"; secret = "$CB-tx"; format = "tencent"; },
+                { route = "mmsc"; secret = "$CB-mm7"; format = "mm7"; } );
 };
 CONF
 
@@ -124,6 +145,8 @@ head -c 70000 /dev/zero | tr '\0' ' ' > "$TEST_TMP/big"
 expect_eq "$(req "$SEND" POST /v1/messages -H 'Content-Type: application/json' --data-binary @"$TEST_TMP/big")" 413 "oversized body"
 expect_err 413 too_large
 expect_eq "$(req "$SEND" POST /v1/messages -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked' --data-binary @"$TEST_TMP/big")" 413 "oversized chunked body"
+bighdr=$(head -c 40000 /dev/zero | tr '\0' a)
+expect_eq "$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $bighdr" "$U/healthz")" 431 "oversized headers"
 deep=$(printf '%.0s[' $(seq 1 40)); deep="{\"messages\":$deep$(printf '%.0s]' $(seq 1 40))}"
 expect_eq "$(post "$SEND" /v1/messages "$deep")" 400 "deep JSON"
 grep -q "nested" "$B" || fail "deep JSON message: $(cat "$B")"
@@ -200,7 +223,7 @@ expect_err 413 too_large messages
 
 # ---- templates and preview
 expect_eq "$(req "$READ" GET /v1/templates)" 200 "templates"
-expect_eq "$(jget .templates.# < "$B")" "$(ls "$ROOT_DIR"/templates/shipped/*.tpl | wc -l)" "template count"
+expect_eq "$(jget .templates.# < "$B")" "$(ls "$TEST_TMP"/tpl/*.tpl | wc -l)" "template count"
 expect_eq "$(post "$SEND" /v1/templates/rights_notice_suspect/preview "{$V}")" 200 "preview: $(cat "$B")"
 expect_eq "$(jget .text < "$B")" "$(jget .text < "$TEST_TMP/r.json")" "preview text = render text"
 expect_eq "$(jget .parts < "$B")" "$(jget .parts < "$TEST_TMP/r.json")" "preview parts"
@@ -235,6 +258,62 @@ expect_eq "$(grep -c '^route$' "$TEST_TMP/inbound.txt")" 2 "two inbound stored"
 grep -qx "满意 1121" "$TEST_TMP/inbound.txt" || fail "form text not decoded: $(cat "$TEST_TMP/inbound.txt")"
 grep -qx "+8613900000009" "$TEST_TMP/inbound.txt" || fail "inbound number not normalised"
 
+# ---- provider formats: Alibaba Cloud (SmsUp, SmsReport) and Tencent Cloud (reply, status)
+AJ=(-H 'Content-Type: application/json')
+expect_eq "$(req "" POST "/v1/inbound/ali?secret=$CB-ali" "${AJ[@]}" --data '[
+  {"phone_number":"13900000011","send_time":"2026-11-27 10:00:00","content":"1121","sign_name":"XX市人民检察院","dest_code":"1234","sequence_id":1},
+  {"phone_number":"12","content":"bad number","sequence_id":2}]')" 200 "aliyun SmsUp"
+expect_eq "$(jget .code < "$B")" 0 "aliyun answer code"
+expect_eq "$(jget .msg < "$B")" "接收成功" "aliyun answer msg"
+expect_eq "$(req "" POST "/v1/inbound/ali?secret=$CB-ali" "${AJ[@]}" --data '[
+  {"phone_number":"13900000011","send_time":"2026-11-27 10:00:00","report_time":"2026-11-27 10:00:05","success":true,"err_code":"DELIVERED","err_msg":"用户接收成功","sms_size":"1","biz_id":"900001","out_id":"x"}]')" 200 "aliyun SmsReport"
+expect_eq "$(jget .code < "$B")" 0 "aliyun report answer"
+expect_eq "$(req "" POST "/v1/inbound/ali?secret=wrong-secret-000000000" "${AJ[@]}" --data '[]')" 401 "aliyun bad secret"
+expect_eq "$(jget .code < "$B")" 401 "aliyun bad secret answered in its format"
+expect_eq "$(req "" POST "/v1/inbound/ali?secret=$CB-ali" "${AJ[@]}" --data '{"not":"an array"}')" 400 "aliyun not an array"
+expect_eq "$(req "" POST /v1/inbound/tx -H "X-Herald-Secret: $CB-tx" "${AJ[@]}" --data '{"extend":"","mobile":"13900000012","nationcode":"86","sign":"XX市人民检察院","text":"不满意","time":1796099989}')" 200 "tencent reply"
+expect_eq "$(jget .result < "$B")" 0 "tencent answer result"
+expect_eq "$(jget .errmsg < "$B")" OK "tencent answer errmsg"
+expect_eq "$(req "" POST /v1/inbound/tx -H "X-Herald-Secret: $CB-tx" "${AJ[@]}" --data '[{"user_receive_time":"2026-11-27 10:00:05","nationcode":"86","mobile":"13900000012","report_status":"FAIL","errmsg":"MK:0001","description":"failed","sid":"sid-1"}]')" 200 "tencent status"
+expect_eq "$(req "" POST /v1/inbound/tx -H "X-Herald-Secret: $CB" "${AJ[@]}" --data '[]')" 401 "tencent bad secret (another route's)"
+expect_eq "$(jget .result < "$B")" 401 "tencent bad secret answered in its format"
+MM7='<?xml version="1.0"?>
+<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/"><env:Header>
+<mm7:TransactionID xmlns:mm7="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2" env:mustUnderstand="1">tx-4711</mm7:TransactionID>
+</env:Header><env:Body>
+<DeliveryReportReq xmlns="http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2">
+<MM7Version>5.3.0</MM7Version><MMSRelayServerID>mmsc</MMSRelayServerID><MessageID>mms-0042</MessageID>
+<Recipient><Number>13900000014</Number></Recipient><Sender><Number>1065000</Number></Sender>
+<Date>2026-11-27T10:00:00+08:00</Date><MMStatus>Retrieved</MMStatus></DeliveryReportReq></env:Body></env:Envelope>'
+expect_eq "$(req "" POST /v1/inbound/mmsc -H "X-Herald-Secret: $CB-mm7" -H 'Content-Type: text/xml; charset=utf-8' --data-binary "$MM7")" 200 "MM7 DeliveryReportReq"
+grep -q "<StatusCode>1000</StatusCode>" "$B" || fail "MM7 answer: $(cat "$B")"
+grep -q ">tx-4711</mm7:TransactionID>" "$B" || fail "MM7 TransactionID not echoed: $(cat "$B")"
+grep -q "DeliveryReportRsp" "$B" || fail "MM7 answer is not a DeliveryReportRsp"
+expect_eq "$(req "" POST /v1/inbound/mmsc -H "X-Herald-Secret: $CB" -H 'Content-Type: text/xml' --data-binary "$MM7")" 401 "MM7 bad secret"
+grep -q "<StatusCode>4000</StatusCode>" "$B" || fail "MM7 401 answer: $(cat "$B")"
+expect_eq "$(req "" POST /v1/inbound/mmsc -H "X-Herald-Secret: $CB-mm7" -H 'Content-Type: text/xml' --data-binary '<x/>')" 400 "MM7 not a report"
+grep -q "mms-0042.*delivered (Retrieved)\|reference mms-0042): delivered" "$TEST_TMP/api1.log" || fail "MM7 report not logged"
+redis-cli -s "$REDIS_SOCK" XRANGE '{t}:inbound' - + > "$TEST_TMP/inbound.txt"
+expect_eq "$(grep -c '^route$' "$TEST_TMP/inbound.txt")" 4 "aliyun and tencent replies stored (the bad item skipped)"
+grep -qx "+8613900000011" "$TEST_TMP/inbound.txt" || fail "aliyun reply number"
+grep -qx "+8613900000012" "$TEST_TMP/inbound.txt" || fail "tencent reply number"
+grep -q "aliyun callback: item 1 skipped: from:" "$TEST_TMP/api1.log" || fail "skipped aliyun item not logged"
+
+# ---- Kannel-compatible sendsms: the answer reads as Kannel's
+K=/cgi-bin/sendsms
+expect_eq "$(req "" GET "$K?username=kuser&password=kpass-123&to=13900000021&text=%E6%82%A8%E7%9A%84%E6%A1%88%E4%BB%B6%E5%B7%B2%E5%8F%97%E7%90%86")" 202 "kannel GET"
+expect_eq "$(cat "$B")" "0: Accepted for delivery" "kannel answer"
+expect_eq "$(req "" POST "$K" --data 'username=kuser&password=kpass-123&to=13900000022+13900000023&text=hello+from+kannel')" 202 "kannel POST form, two receivers"
+expect_eq "$(req "" GET "$K?username=kuser&password=wrong&to=13900000024&text=x")" 403 "kannel wrong password"
+expect_eq "$(cat "$B")" "Authorization failed for sendsms" "kannel 403 text"
+expect_eq "$(req "" GET "$K?username=kuser&password=kpass-123&text=x")" 400 "kannel no receiver"
+expect_eq "$(req "" GET "$K?username=kuser&password=kpass-123&to=13900000025+12&text=x")" 400 "kannel bad receiver"
+grep -q "Invalid message: to: " "$B" || fail "kannel bad receiver text: $(cat "$B")"
+wait_until 20 sh -c "grep -q '+8613900000023' '$TEST_TMP/sink.jsonl'" || fail "kannel messages not sent"
+grep '+8613900000021' "$TEST_TMP/sink.jsonl" | jget .text | grep -qx "【XX市人民检察院】您的案件已受理" || fail "kannel text: $(grep '+8613900000021' "$TEST_TMP/sink.jsonl")"
+grep -q '+8613900000022' "$TEST_TMP/sink.jsonl" || fail "kannel first of two receivers"
+grep -q '+8613900000025' "$TEST_TMP/sink.jsonl" && fail "a refused kannel request half-wrote"
+
 # ---- metrics: Prometheus text with the queue and counters
 expect_eq "$(req "$ADMIN" GET /metrics)" 200 "metrics with the admin token"
 grep -q '^herald_queue_depth{lane="urgent"} ' "$B" || fail "no queue depth: $(head -20 "$B")"
@@ -242,7 +321,9 @@ grep -q '^herald_queue_oldest_age_seconds{lane="bulk"} ' "$B" || fail "no oldest
 grep -q '^herald_messages_total{event="sent",family="rights_notice",route="good"} 1$' "$B" || fail "sent counter: $(grep messages_total "$B")"
 grep -q '^herald_send_duration_seconds_count [1-9]' "$B" || fail "no send latency"
 grep -q '^herald_route_up{route="good",driver="sink"} 1$' "$B" || fail "route up"
-grep -q '^herald_inbound_total 2$' "$B" || fail "inbound count: $(grep inbound "$B")"
+grep -q '^herald_inbound_total 4$' "$B" || fail "inbound count: $(grep inbound "$B")"
+grep -q '^herald_delivery_reports_total{result="delivered"} 2$' "$B" || fail "delivered reports: $(grep reports "$B")"
+grep -q '^herald_delivery_reports_total{result="failed"} 1$' "$B" || fail "failed reports"
 
 # ---- a slow client is cut off after timeout_s (2 s)
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"
@@ -263,6 +344,8 @@ expect_eq "$(req "" GET /readyz)" 503 "readyz with redis down"
 expect_eq "$(jget .ready < "$B")" false "not ready"
 grep -q redis "$B" || fail "readyz does not say why: $(cat "$B")"
 expect_eq "$(req "" GET /healthz)" 200 "healthz with redis down"
+expect_eq "$(req "" POST "/v1/inbound/ali?secret=$CB-ali" -H 'Content-Type: application/json' --data '[{"phone_number":"13900000013","content":"1"}]')" 503 "aliyun SmsUp with redis down"
+expect_eq "$(jget .code < "$B")" 503 "aliyun told to retry"
 t1=$(date +%s%N)
 [ $(( (t1 - t0) / 1000000 )) -lt 5000 ] || fail "answers with redis down took $(( (t1 - t0) / 1000000 )) ms"
 redis_start "$TEST_TMP/redis" || exit 1
@@ -273,7 +356,7 @@ expect_eq "$(req "$READ" GET "/v1/messages/$id")" 200 "the first message survive
 gw_stop api1 || exit 1
 grep -q "\[api\] stopped" "$TEST_TMP/api1.log" || fail "api not stopped cleanly"
 grep -q "ERROR" "$TEST_TMP/api1.log" && fail "errors in the log: $(grep ERROR "$TEST_TMP/api1.log")"
-grep -q "13800138000\|13900000001\|13900000009" "$TEST_TMP/api1.log" && fail "unmasked number in the log"
+grep -q "13800138000\|13900000001\|13900000009\|13900000011\|13900000012\|13900000014" "$TEST_TMP/api1.log" && fail "unmasked number in the log"
 grep -qF -e "$SEND" -e "$READ" -e "$ADMIN" -e "$CB" "$TEST_TMP/api1.log" && fail "a secret in the log"
 grep -q "犯罪嫌疑人\|满意" "$TEST_TMP/api1.log" && fail "message text in an info log"
 echo "api_test: ok"

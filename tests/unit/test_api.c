@@ -128,7 +128,8 @@ static void test_depth_and_form(void)
     CHECK(api_form_value(f, strlen(f), "missing") == NULL);
 }
 
-/* Loads a config text; returns api_config_parse's result (via load). */
+/* Loads a config text; returns api_config_parse's result. The strings of ac
+ * point into the freed config: only its numbers may be checked. */
 static int load_api(const char *api_group, api_config *ac, char *err, size_t errlen)
 {
     char path[] = "/tmp/herald-test-api-XXXXXX";
@@ -186,13 +187,18 @@ static void test_config(void)
     CHECK_INT(load_api("api = { callbacks = ( { route = \"r2\"; secret = \"0123456789abcdef\"; } ); };",
                        &ac, err, sizeof err), -1);
     CHECK_HAS(err, "api.callbacks.[0].route: no route is named 'r2'");
-    CHECK_INT(load_api("api = { callbacks = ( { route = \"r1\"; secret = \"0123456789abcdef\"; format = \"aliyun\"; } ); };",
+    CHECK_INT(load_api("api = { callbacks = ( { route = \"r1\"; secret = \"0123456789abcdef\"; format = \"smpp\"; } ); };",
                        &ac, err, sizeof err), -1);
-    CHECK_HAS(err, "api.callbacks.[0].format: 'aliyun' is not a known format");
+    CHECK_HAS(err, "api.callbacks.[0].format: 'smpp' is not a known format");
     CHECK_INT(load_api("api = { callbacks = ( { route = \"r1\"; secret = \"0123456789abcdef\"; } ); };",
                        &ac, err, sizeof err), 0);
     CHECK_INT(ac.ncallbacks, 1);
     CHECK_STR(ac.callbacks[0].format, "generic");
+    CHECK_INT(load_api("api = { kannel = { enabled = true; username = \"u\"; }; };", &ac, err, sizeof err), -1);
+    CHECK_HAS(err, "api.kannel.password: required when api.kannel.enabled is true");
+    CHECK_INT(load_api("api = { kannel = { enabled = true; username = \"u\"; password = \"p\"; template = \"t\"; }; };",
+                       &ac, err, sizeof err), 0);
+    CHECK_INT(ac.kannel_enabled, 1);
     CHECK_INT(load_api("api = { port = 70000; };", &ac, err, sizeof err), -1);
     CHECK_HAS(err, "api.port: 70000 is out of range");
 }
