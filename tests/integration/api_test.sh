@@ -349,6 +349,28 @@ expect_eq "$(jget .code < "$B")" 503 "aliyun told to retry"
 t1=$(date +%s%N)
 [ $(( (t1 - t0) / 1000000 )) -lt 5000 ] || fail "answers with redis down took $(( (t1 - t0) / 1000000 )) ms"
 redis_start "$TEST_TMP/redis" || exit 1
+
+# ---- Redis stopped while requests arrive: every answer is 2xx or 503, none hangs
+load() {   # client number: 40 sends, one status a line
+    local i
+    for i in $(seq 1 40); do
+        curl -s -m 10 -o /dev/null -w '%{http_code}\n' -H "Authorization: Bearer $SEND" \
+             -H 'Content-Type: application/json' "$U/v1/messages" \
+             --data "{\"template\":\"evaluation_survey\",\"to\":\"13700000$(printf %03d $i)\",\"vars\":{\"period\":\"load-$1\"}}"
+    done > "$TEST_TMP/load.$1"
+}
+lp=()
+for c in 1 2 3 4; do load $c & lp+=($!); done
+wait_until 20 sh -c "[ \$(cat '$TEST_TMP'/load.* 2>/dev/null | wc -l) -ge 8 ]" || fail "no answers under load"
+redis_stop
+wait_until 20 sh -c "[ \$(cat '$TEST_TMP'/load.* | grep -c 503) -ge 4 ]" || fail "no 503 while redis is stopped"
+redis_start "$TEST_TMP/redis" || exit 1
+wait "${lp[@]}"
+cat "$TEST_TMP"/load.* | sort | uniq -c > "$TEST_TMP/load-summary"
+expect_eq "$(cat "$TEST_TMP"/load.* | wc -l)" 160 "answers under load"
+grep -vqE ' (200|202|503)$' "$TEST_TMP/load-summary" && fail "unexpected answers while redis stopped: $(cat "$TEST_TMP/load-summary")"
+grep -qE ' 202$' "$TEST_TMP/load-summary" || fail "no message accepted around the outage"
+kill -0 "${GW_PID[api1]}" || fail "the gateway died"
 wait_until 10 sh -c "[ \"\$(curl -s -o /dev/null -w '%{http_code}' '$U/readyz')\" = 200 ]" || fail "not ready after redis returned"
 expect_eq "$(post "$SEND" /v1/messages "{\"template\":\"evaluation_survey\",\"to\":\"13900000010\",\"vars\":{\"period\":\"x\"}}")" 202 "send after redis returned: $(cat "$B")"
 expect_eq "$(req "$READ" GET "/v1/messages/$id")" 200 "the first message survived in the AOF"
