@@ -47,7 +47,7 @@ FUZZ_SECONDS ?= 60
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all deps run test unit integration clean bench bench-providers fuzz
+.PHONY: all deps run test unit integration clean bench bench-providers bench-api fuzz
 all: $(BUILD)/herald
 
 deps:
@@ -108,6 +108,11 @@ fuzz: deps
 bench: bench-providers
 bench-providers: deps $(BUILD)/herald $(BUILD)/emulators/provider_emu $(BUILD)/tools/jget
 	@./scripts/bench_providers.sh $(BUILD)
+
+# The HTTP API's throughput beside the CLI's enqueue rate (optimised build).
+bench: bench-api
+bench-api: deps $(BUILD)/herald $(BUILD)/tools/apibench $(BUILD)/tools/jget
+	@./scripts/bench_api.sh $(BUILD)
 
 clean:
 	rm -rf build

@@ -18,9 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sys/stat.h>
-
 #include "gateway/bulletin.h"
+#include "gateway/api.h"
 #include "gateway/config.h"
 #include "gateway/log.h"
 #include "gateway/survey.h"
@@ -126,6 +125,7 @@ static const cfg_key top_keys[] = {
     { "routes", CFG_LIST, NULL, 0, 0, route_keys, "the providers messages go out through" },
     { "bulletin", CFG_GROUP, "", 0, 0, gw_bulletin_keys, "mobile bulletins (MMS): titles, fallback link" },
     { "survey", CFG_GROUP, "", 0, 0, survey_cfg_keys, "the monthly evaluation survey and its replies (gateway/survey.c)" },
+    { "api", CFG_GROUP, "", 0, 0, api_cfg_keys, "the HTTP API (gateway/api.c)" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -459,6 +459,9 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
     if (survey_settings_load(&c->cfg, &ss, err, errlen) < 0)
         goto fail;
     survey_settings_free(&ss);
+    api_config ac;   /* checked now so `config check` and start-up refuse a bad api group */
+    if (api_config_parse(c, &ac, err, errlen) < 0)
+        goto fail;
     return 0;
 fail:
     config_destroy(&c->cfg);

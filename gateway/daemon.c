@@ -11,6 +11,9 @@
  *   survey       reads the inbound stream (survey replies, opt-outs) and
  *                builds the month's survey batch when it is due
  *                (gateway/survey.c)
+ *   api          libmicrohttpd's own threads serve the HTTP API (gateway/api.c)
+ *                when api.enabled; started after the routes open, stopped
+ *                first on SIGTERM so no request is accepted while we drain
  * Each thread has its own Redis connection (queue/). Drivers may run their
  * own threads (one per modem). */
 #include <errno.h>
@@ -25,6 +28,7 @@
 #include <unistd.h>
 
 #include "gateway/bulletin.h"
+#include "gateway/api.h"
 #include "gateway/daemon.h"
 #include "gateway/log.h"
 #include "gateway/pacing.h"
@@ -90,6 +94,7 @@ struct gw_daemon {
     pthread_t housekeeper, inbound;
     int have_inbound;
     survey_daemon *survey;
+    api_server *api;
 };
 
 static long long now_ms(void) { return svc_now_ms(); }
@@ -619,6 +624,7 @@ static void process_entry(gw_worker *w, const queue_entry *e)
         snprintf(w->route, sizeof w->route, "%s", rt->r.name);
         rt->r.driver->send(&rt->r, &m, &res);
         long long took = mono_ms() - t0;
+        api_observe_send(took);
         long long backoff = route_done(rt, probe, &res);
         if (res.status == PROV_THROTTLED && backoff > 0 && w->q)
             queue_pace_backoff(w->q, rt->r.name, now_ms() + backoff, now_ms());
@@ -988,6 +994,7 @@ static void on_message(const char *route, const prov_inbound *m, void *ud)
     gw_log(LOG_INFO, route, "received a message from %s (%zu bytes)", phone_mask(m->from, masked),
            strlen(m->text));
     gw_log(LOG_DEBUG, route, "received text: %s", m->text);
+    api_observe_inbound(route);
     for (int tries = 0; tries < 50 && !atomic_load(&ic->d->stop); tries++) {
         if (!ic->q && !(ic->q = connect_retry(ic->d, "inbound")))
             break;
@@ -1025,6 +1032,32 @@ static void *inbound_main(void *arg)
     }
     queue_free(ic.q);
     return NULL;
+}
+
+/* ---- the HTTP API's view of the routes -------------------------------- */
+
+static int api_routes(void *ud, api_route_state *out, int max)
+{
+    gw_daemon *d = ud;
+    int n = 0;
+    for (int i = 0; i < d->nroutes && n < max; i++) {
+        gw_route_rt *rt = &d->routes[i];
+        api_route_state *s = &out[n++];
+        memset(s, 0, sizeof *s);
+        snprintf(s->name, sizeof s->name, "%s", rt->r.name);
+        s->driver = rt->r.driver->name;
+        s->families = rt->r.families;
+        s->signal_percent = -1;
+        s->up = rt->open;
+        if (rt->open && rt->r.driver->health) {
+            prov_health h = { .up = 1, .signal_percent = -1 };
+            rt->r.driver->health(&rt->r, &h);
+            s->up = h.up;
+            s->signal_percent = h.signal_percent;
+            snprintf(s->state, sizeof s->state, "%s", h.state);
+        }
+    }
+    return n;
 }
 
 /* ---- templates ------------------------------------------------------- */
@@ -1151,6 +1184,15 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
         code = EXIT_BAD_INPUT;
         goto out_routes;
     }
+
+    api_env env = { cfg, &d->cat, &d->cat_lock, api_routes, d };
+    d->api = api_start(&env, err, sizeof err);
+    if (!d->api && err[0]) {
+        gw_log(LOG_ERROR, "gateway", "%s", err);
+        queue_instance_release(q, cfg->instance, d->token);
+        queue_free(q);
+        goto out_routes;
+    }
     queue_free(q);
 
     d->workers = calloc((size_t)cfg->workers, sizeof *d->workers);
@@ -1200,6 +1242,10 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
             break;
         }
     }
+    /* No new request while draining: the API stops first (requests in
+     * progress finish; each is a few Redis calls). */
+    api_stop(d->api);
+    d->api = NULL;
     pthread_mutex_lock(&d->wlock);     /* no replacement from here on */
     atomic_store(&d->stop, 1);
     pthread_mutex_unlock(&d->wlock);
@@ -1247,6 +1293,7 @@ int gw_daemon_run(gw_config *cfg, const gw_run_opts *o)
     code = EXIT_DONE;
     gw_log(LOG_INFO, "gateway", "stopped");
 out_routes:
+    api_stop(d->api);
     routes_close(d);
 out:
     catalog_free(d->cat);

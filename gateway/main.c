@@ -235,51 +235,25 @@ static int enqueue_batch(gw_config *cfg, const char *file)
         if (line[strspn(line, " \t\r\n")] == '\0')
             continue;
         json_t *j = json_loads(line, 0, &jerr);
-        json_t *vars = j ? json_object_get(j, "vars") : NULL;
-        const char *tname = j ? json_string_value(json_object_get(j, "template")) : NULL;
-        const char *to = j ? json_string_value(json_object_get(j, "to")) : NULL;
-        const char *key = j ? json_string_value(json_object_get(j, "key")) : NULL;
-        json_t *at = j ? json_object_get(j, "send_at") : NULL;
-        tpl_var tv[MAX_CLI_VARS];
-        size_t nv = 0;
-        long long now = svc_now_ms(), send_at = 0;
+        svc_json_req jr;
+        char field[SVC_FIELD_MAX] = "";
+        long long now = svc_now_ms();
         err[0] = '\0';
-        if (!j)
+        if (!j) {
             snprintf(err, sizeof err, "not JSON: %s", jerr.text);
-        else if (!json_is_object(j))
-            snprintf(err, sizeof err, "not a JSON object");
-        else if (vars && !json_is_object(vars))
-            snprintf(err, sizeof err, "vars must be an object");
-        else if (at && json_is_string(at) && svc_parse_time(json_string_value(at), now, &send_at, err, sizeof err) < 0)
-            ;
-        else if (at && json_is_integer(at))
-            send_at = json_integer_value(at);
-        else if (at && !json_is_string(at) && !json_is_integer(at))
-            snprintf(err, sizeof err, "send_at must be a string or milliseconds");
-        if (!err[0] && vars) {
-            const char *k;
-            json_t *v;
-            json_object_foreach(vars, k, v) {
-                if (nv >= MAX_CLI_VARS || !json_is_string(v)) {
-                    snprintf(err, sizeof err, "variable '%s' must be a string (at most 64 variables)", k);
-                    break;
-                }
-                tv[nv].name = k;
-                tv[nv].value = json_string_value(v);
-                nv++;
-            }
-        }
-        if (!err[0]) {
-            svc_request rq = { tname, to, tv, nv, key, send_at };
-            if (svc_prepare(cat, &co, cfg->allow_international, &rq, now, &items[n].m, err, sizeof err) == 0) {
+        } else if (svc_request_from_json(j, now, &jr, err, sizeof err, field) == 0) {
+            if (svc_prepare(cat, &co, cfg->allow_international, &jr.rq, now, &items[n].m, err, sizeof err) == 0) {
                 items[n].line = lineno;
                 n++;
             } else {
+                snprintf(field, sizeof field, "%s", items[n].m.err_field);
                 svc_message_free(&items[n].m);
             }
         }
         if (err[0]) {
             json_t *e = json_pack("{s:I, s:s}", "line", (json_int_t)lineno, "error", err);
+            if (field[0])
+                json_object_set_new(e, "field", json_string(field));
             char *es = json_dumps(e, JSON_COMPACT);
             if (es)
                 puts(es);

@@ -81,11 +81,109 @@ static int key_ok(const char *k, char *err, size_t errlen)
     return 0;
 }
 
+/* The renderer names a variable as "... variable 'x' ...": the field is
+ * then "vars.x"; any other render error (too many parts) is about "vars". */
+static void var_field(const char *err, char field[SVC_FIELD_MAX])
+{
+    const char *p = strstr(err, "variable '");
+    if (!p)
+        return;
+    p += strlen("variable '");
+    const char *q = strchr(p, '\'');
+    if (q && q - p < SVC_FIELD_MAX - 6)
+        snprintf(field, SVC_FIELD_MAX, "vars.%.*s", (int)(q - p), p);
+}
+
+int svc_request_from_json(const json_t *j, long long now_ms, svc_json_req *out,
+                          char *err, size_t errlen, char field[SVC_FIELD_MAX])
+{
+    static const char *const known[] = { "template", "to", "vars", "key", "send_at", NULL };
+    memset(out, 0, sizeof *out);
+    field[0] = '\0';
+    if (!json_is_object(j)) {
+        snprintf(err, errlen, "a message must be a JSON object");
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)j, k, v) {
+        int ok = 0;
+        for (int i = 0; known[i]; i++)
+            ok |= strcmp(k, known[i]) == 0;
+        if (!ok) {
+            snprintf(field, SVC_FIELD_MAX, "%.*s", SVC_FIELD_MAX - 1, k);
+            snprintf(err, errlen, "unknown field '%s' (known: template, to, vars, key, send_at)", k);
+            return -1;
+        }
+    }
+    static const char *const strs[] = { "template", "to", "key", NULL };
+    for (int i = 0; strs[i]; i++) {
+        json_t *s = json_object_get(j, strs[i]);
+        if (s && !json_is_string(s)) {
+            snprintf(field, SVC_FIELD_MAX, "%s", strs[i]);
+            snprintf(err, errlen, "%s must be a string", strs[i]);
+            return -1;
+        }
+    }
+    out->rq.template_name = json_string_value(json_object_get(j, "template"));
+    out->rq.to = json_string_value(json_object_get(j, "to"));
+    out->rq.key = json_string_value(json_object_get(j, "key"));
+    if (!out->rq.template_name) {
+        snprintf(field, SVC_FIELD_MAX, "template");
+        snprintf(err, errlen, "template is required");
+        return -1;
+    }
+    if (!out->rq.to) {
+        snprintf(field, SVC_FIELD_MAX, "to");
+        snprintf(err, errlen, "to is required");
+        return -1;
+    }
+    json_t *at = json_object_get(j, "send_at");
+    if (at && json_is_string(at)) {
+        if (svc_parse_time(json_string_value(at), now_ms, &out->rq.send_at_ms, err, errlen) < 0) {
+            snprintf(field, SVC_FIELD_MAX, "send_at");
+            return -1;
+        }
+    } else if (at && json_is_integer(at) && json_integer_value(at) >= 0) {
+        out->rq.send_at_ms = json_integer_value(at);
+    } else if (at && !json_is_null(at)) {
+        snprintf(field, SVC_FIELD_MAX, "send_at");
+        snprintf(err, errlen, "send_at must be a time string (+10m, 2026-11-27T10:00:00+08:00) or Unix milliseconds");
+        return -1;
+    }
+    json_t *vars = json_object_get(j, "vars");
+    if (vars && !json_is_object(vars) && !json_is_null(vars)) {
+        snprintf(field, SVC_FIELD_MAX, "vars");
+        snprintf(err, errlen, "vars must be an object of strings");
+        return -1;
+    }
+    if (json_is_object(vars)) {
+        json_object_foreach(vars, k, v) {
+            if (out->rq.nvars >= SVC_MAX_VARS) {
+                snprintf(field, SVC_FIELD_MAX, "vars");
+                snprintf(err, errlen, "at most %d variables", SVC_MAX_VARS);
+                return -1;
+            }
+            if (!json_is_string(v)) {
+                snprintf(field, SVC_FIELD_MAX, "vars.%.*s", SVC_FIELD_MAX - 6, k);
+                snprintf(err, errlen, "variable '%s' must be a string", k);
+                return -1;
+            }
+            out->vars[out->rq.nvars].name = k;
+            out->vars[out->rq.nvars].value = json_string_value(v);
+            out->rq.nvars++;
+        }
+    }
+    out->rq.vars = out->vars;
+    return 0;
+}
+
 int svc_prepare(const catalog *cat, const catalog_opts *o, int allow_international,
                 const svc_request *rq, long long now_ms, svc_message *out,
                 char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
+    snprintf(out->err_field, sizeof out->err_field, "template");
     if (!rq->template_name || !*rq->template_name) {
         snprintf(err, errlen, "template is required");
         return -1;
@@ -96,18 +194,23 @@ int svc_prepare(const catalog *cat, const catalog_opts *o, int allow_internation
         return -1;
     }
     char perr[200];
+    snprintf(out->err_field, sizeof out->err_field, "to");
     if (!rq->to || phone_normalize(rq->to, allow_international, out->to, perr, sizeof perr) < 0) {
         snprintf(err, errlen, "to: %s", rq->to ? perr : "recipient is required");
         return -1;
     }
+    snprintf(out->err_field, sizeof out->err_field, "vars");
     for (size_t i = 0; i < rq->nvars; i++)
         for (size_t j = 0; j < i; j++)
             if (strcmp(rq->vars[i].name, rq->vars[j].name) == 0) {
                 snprintf(err, errlen, "variable '%s' is given twice", rq->vars[i].name);
                 return -1;
             }
-    if (catalog_render(out->def, o, rq->vars, rq->nvars, &out->r, err, errlen) < 0)
+    if (catalog_render(out->def, o, rq->vars, rq->nvars, &out->r, err, errlen) < 0) {
+        var_field(err, out->err_field);
         return -1;
+    }
+    snprintf(out->err_field, sizeof out->err_field, "key");
     if (rq->key) {
         if (key_ok(rq->key, err, errlen) < 0)
             return -1;
@@ -121,9 +224,11 @@ int svc_prepare(const catalog *cat, const catalog_opts *o, int allow_internation
     out->vars_json = json_dumps(vars, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(vars);
     if (!out->vars_json) {
+        snprintf(out->err_field, sizeof out->err_field, "vars");
         snprintf(err, errlen, "a variable is not valid UTF-8");
         return -1;
     }
+    out->err_field[0] = '\0';
 
     queue_new_msg *m = &out->msg;
     m->family = family_name(out->def->family);
