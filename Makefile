@@ -41,6 +41,8 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 EMU_SRC    := $(wildcard tests/emulators/*.c)
 EMU_BIN    := $(EMU_SRC:tests/emulators/%.c=$(BUILD)/emulators/%)
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/fuzz/%)
 FUZZ_SECONDS ?= 60
@@ -73,6 +75,11 @@ $(BUILD)/emulators/%: tests/emulators/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS) -lutil
 
+# Benchmark programs link the modules like the gateway does.
+$(BUILD)/bench/%: bench/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
@@ -97,6 +104,14 @@ unit: deps
 	@$(MAKE) --no-print-directory SANITIZER=1 BUILD=build/san $(UNIT_BIN:$(BUILD)/%=build/san/%)
 	@./tests/run.sh build/san unit
 
+# `make bench [PEERS=1] [N=...]`: plain -O2 build (never the sanitizers),
+# then bench/run.sh (see docs/performance.md); the providers' and the
+# API's benchmarks follow.
+bench: deps
+	@$(MAKE) --no-print-directory SANITIZER= BUILD=build build/herald \
+	    $(BENCH_BIN:$(BUILD)/%=build/%) build/tools/apibench build/tools/jget
+	@PEERS=$(PEERS) ./bench/run.sh build
+
 # `make fuzz FUZZ_SECONDS=60`: every harness for that long (make test runs
 # each for a few seconds). Crashes land in build/fuzz/crashes/.
 fuzz: deps
@@ -110,7 +125,6 @@ bench-providers: deps $(BUILD)/herald $(BUILD)/emulators/provider_emu $(BUILD)/t
 	@./scripts/bench_providers.sh $(BUILD)
 
 # The HTTP API's throughput beside the CLI's enqueue rate (optimised build).
-bench: bench-api
 bench-api: deps $(BUILD)/herald $(BUILD)/tools/apibench $(BUILD)/tools/jget
 	@./scripts/bench_api.sh $(BUILD)
 
