@@ -12,6 +12,10 @@
  *   {p}:inbound         stream  inbound SMS from every route
  *   {p}:stats           hash    counters "<event>:<family>:<route>"
  *   {p}:gw:<instance>   string  lease of a running gateway instance
+ *   {p}:ref:<route>:<to>:<mr>  string  a sent part's reference -> "<id> <part>"
+ *   {p}:reports:unmatched stream  status reports that matched no message
+ *   {p}:inseen:<hash>   string  identity of an inbound message already stored
+ *   {p}:modems          hash    device id (IMEI) -> JSON health, as last published
  * Streams are read by the consumer group "herald". Every state change of a
  * message is one Lua script, so a record, its stream entry and its
  * idempotency key change together or not at all.
@@ -199,5 +203,51 @@ int queue_stats(queue *q, long long now_ms, json_t **out);
 /* Adds an inbound SMS to {p}:inbound. */
 int queue_inbound_add(queue *q, const char *route, const char *from,
                       const char *text, long long received_ms);
+
+/* Adds an inbound message unless one with the same `identity` (the
+ * driver's: sender, timestamp, concatenation reference, text) was stored
+ * within window_ms: then *duplicate = 1 and nothing is written. `partial`
+ * flags a multipart message stored incomplete. The check and the write are
+ * one script, so two copies racing are stored once. */
+int queue_inbound_add_once(queue *q, const char *route, const char *from, const char *text,
+                           long long received_ms, const char *identity, int partial,
+                           long long window_ms, int *duplicate);
+
+/* ---- devices ------------------------------------------------------------ */
+
+/* Publishes one device's health (JSON text) under `id` (a modem's IMEI) in
+ * {p}:modems, and removes `stale_id` (the id it had before, e.g. while its
+ * IMEI was unknown; NULL for none). */
+int queue_modem_publish(queue *q, const char *id, const char *json, const char *stale_id);
+/* Every published device as {id: object}. Caller decrefs. */
+int queue_modem_list(queue *q, json_t **out);
+
+/* ---- delivery reports ------------------------------------------------ */
+
+#define QUEUE_DLR_MAX_PARTS 50
+
+/* Indexes each part of a sent message by (route, recipient, reference) for
+ * window_ms, so its status report finds it. refs as recorded ("12,13,14").
+ * A later part with the same triple replaces the entry (references wrap at
+ * 256). Returns 0 or a QUEUE_ERR_*. */
+int queue_dlr_index(queue *q, const char *route, const char *to, const char *refs,
+                    const char *msg_id, long long window_ms, long long now_ms);
+
+typedef struct queue_dlr_result {
+    int matched;              /* 0: kept in {p}:reports:unmatched and counted */
+    int part;                 /* 1-based part it matched */
+    char id[QUEUE_ID_MAX];
+    char status[16];          /* the message's status after the report */
+} queue_dlr_result;
+
+/* Applies a status report (delivered 1, failed 0, pending -1) to the part
+ * it belongs to: the message becomes `delivered` when every part is,
+ * `failed` when any part failed, with timeline entries. A report matching
+ * nothing is kept and counted (counter report_unmatched:-:<route>) when
+ * keep_unmatched is 1; with 0 nothing is written (res->matched = 0), so the
+ * caller can try again once the sending worker has indexed the parts. */
+int queue_dlr_report(queue *q, const char *route, const char *to, int ref, int delivered,
+                     const char *detail, int keep_unmatched, long long now_ms,
+                     queue_dlr_result *res);
 
 #endif

@@ -270,6 +270,66 @@ static const char lua_dead_retry[] = LUA_PRELUDE
 "tl(KEYS[1], ARGV[2], 'queued', 'retried by operator (was ' .. r[1] .. ')')\n"
 "return {0}\n";
 
+/* DLR_INDEX (one key per part: route, recipient and reference -> part)
+ * KEYS: the index keys, one per part, in part order
+ * ARGV: 1 msg id, 2 window ms, 3 now
+ * Each key holds "<id> <part>"; a later send with the same route,
+ * recipient and reference replaces it (references wrap at 256).
+ * Returns {0}. */
+static const char lua_dlr_index[] =
+"for i, k in ipairs(KEYS) do\n"
+"  redis.call('SET', k, ARGV[1] .. ' ' .. i, 'PX', ARGV[2])\n"
+"end\n"
+"return {0}\n";
+
+/* DLR_REPORT (a status report matched to one part of a message)
+ * KEYS: 1 record, 2 stats, 3 uncertain
+ * ARGV: 1 part (1-based), 2 outcome D|F|P, 3 detail, 4 now, 5 route, 6 msg id
+ * The record's field `dlr` holds one character per part: '.' no report
+ * yet, 'P' pending, 'D' delivered, 'F' failed. All parts D -> `delivered`;
+ * any F -> `failed`. A report for a part already final changes nothing.
+ * Returns {0, status after} or {-3, why}. */
+static const char lua_dlr_report[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
+"local r = redis.call('HMGET', KEYS[1], 'status', 'parts', 'family', 'dlr')\n"
+"if not r[1] then return {-3, 'no such message'} end\n"
+"local n = tonumber(r[2]) or 1\n"
+"if n < 1 then n = 1 end\n"
+"local p = tonumber(ARGV[1]) or 0\n"
+"if p < 1 or p > n then return {-3, 'no part ' .. ARGV[1]} end\n"
+"local d = r[4]\n"
+"if not d or #d ~= n then d = string.rep('.', n) end\n"
+"local cur = string.sub(d, p, p)\n"
+"if cur == 'D' or cur == 'F' then return {0, r[1]} end\n"
+"d = string.sub(d, 1, p - 1) .. ARGV[2] .. string.sub(d, p + 1)\n"
+"redis.call('HSET', KEYS[1], 'dlr', d)\n"
+"local word = ({D='delivered', F='failed', P='pending'})[ARGV[2]] or ARGV[2]\n"
+"tl(KEYS[1], ARGV[4], 'report', 'part ' .. p .. '/' .. n .. ' ' .. word .. ' (' .. ARGV[3] .. ')')\n"
+"local st = r[1]\n"
+"local ctr = (r[3] or '') .. ':' .. ARGV[5]\n"
+"if st == 'sent' or st == 'uncertain' or st == 'delivered' then\n"
+"  local new = nil\n"
+"  if ARGV[2] == 'F' then new = 'failed'\n"
+"  elseif not string.find(d, '[^D]') then new = 'delivered' end\n"
+"  if new and new ~= st then\n"
+"    redis.call('HSET', KEYS[1], 'status', new)\n"
+"    if st == 'uncertain' then redis.call('ZREM', KEYS[3], ARGV[6]) end\n"
+"    tl(KEYS[1], ARGV[4], new, 'status report' .. (n > 1 and 's for all parts' or ''))\n"
+"    redis.call('HINCRBY', KEYS[2], new .. ':' .. ctr, 1)\n"
+"    st = new\n"
+"  end\n"
+"end\n"
+"return {0, st}\n";
+
+/* INBOUND_ONCE (an inbound message stored once, whatever the copies)
+ * KEYS: 1 seen key, 2 inbound stream
+ * ARGV: 1 window ms, 2 maxlen, 3 route, 4 from, 5 text, 6 at, 7 partial (0/1)
+ * Returns {0, entry id} or {1, ''} for a message seen within the window. */
+static const char lua_inbound_once[] =
+"if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return {1, ''} end\n"
+"local e = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'route', ARGV[3],\n"
+"  'from', ARGV[4], 'text', ARGV[5], 'at', ARGV[6], 'partial', ARGV[7])\n"
+"return {0, e}\n";
+
 const queue_script queue_scripts[QSCRIPT_COUNT] = {
     [QSCRIPT_ENQUEUE]    = { .name = "enqueue",    .src = lua_enqueue },
     [QSCRIPT_BEGIN]      = { .name = "begin_send", .src = lua_begin },
@@ -280,4 +340,7 @@ const queue_script queue_scripts[QSCRIPT_COUNT] = {
     [QSCRIPT_LEASE]      = { .name = "lease",      .src = lua_lease },
     [QSCRIPT_UNLEASE]    = { .name = "unlease",    .src = lua_unlease },
     [QSCRIPT_DEAD_RETRY] = { .name = "dead_retry", .src = lua_dead_retry },
+    [QSCRIPT_DLR_INDEX]  = { .name = "dlr_index",  .src = lua_dlr_index },
+    [QSCRIPT_DLR_REPORT] = { .name = "dlr_report", .src = lua_dlr_report },
+    [QSCRIPT_INBOUND_ONCE] = { .name = "inbound_once", .src = lua_inbound_once },
 };

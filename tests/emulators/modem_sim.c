@@ -26,8 +26,10 @@
  *   hang           stop answering anything (bytes are read and dropped)
  *   hang_before_prompt  the next AT+CMGS gets no prompt, then hang
  *   hang_after_pdu      the next PDU is taken, then hang
+ *   hang_on_delete      the next AT+CMGD deletes nothing, then hang
  *   resume         answer again
  *   noreg / reg    lose / regain the network registration (sends get +CMS 331)
+ *   unplug / plug  remove / restore DIR/tty, as a USB modem that went away
  *   quit
  *
  * One client at a time. The simulator keeps the slave open itself (so the
@@ -78,7 +80,7 @@ static struct {
     int autoreport;           /* -1 off, else TP-ST */
     int cms_before, cms_before_n, cms_after, cms_after_n;
     int slow_ms;
-    int hang, hang_before_prompt, hang_after_pdu;
+    int hang, hang_before_prompt, hang_after_pdu, hang_on_delete;
     int registered;
     int cops_format;
     char imei[32];
@@ -433,6 +435,12 @@ static void command(char *cmd)
         putf("\r\n+CMGR: %d,,%d\r\n%s\r\n\r\nOK\r\n", s->stat, s->tpdu_len, s->hex);
         s->stat = 1;
     } else if (sscanf(c, "AT+CMGD=%d", &a) == 1) {
+        if (S.hang_on_delete) {
+            S.hang_on_delete = 0;
+            S.hang = 1;
+            logf_("delete ignored, now silent");
+            return;
+        }
         if (a >= 1 && a <= STORE_SLOTS && S.store[S.mem][a - 1].used) {
             S.store[S.mem][a - 1].used = 0;
             logf_("deleted %s %d", S.mem ? "ME" : "SM", a);
@@ -500,6 +508,8 @@ static void input(const char *buf, ssize_t n)
 
 /* ---- control ----------------------------------------------------------- */
 
+static void path(char *out, size_t len, const char *name);
+
 static void control(char *l)
 {
     char from[64], order[8], text[2048];
@@ -530,14 +540,26 @@ static void control(char *l)
         S.hang_before_prompt = 1;
     } else if (strcmp(l, "hang_after_pdu") == 0) {
         S.hang_after_pdu = 1;
+    } else if (strcmp(l, "hang_on_delete") == 0) {
+        S.hang_on_delete = 1;
     } else if (strcmp(l, "resume") == 0) {
-        S.hang = S.hang_before_prompt = S.hang_after_pdu = 0;
+        S.hang = S.hang_before_prompt = S.hang_after_pdu = S.hang_on_delete = 0;
         S.in_pdu = 0;
         S.linelen = 0;
     } else if (strcmp(l, "noreg") == 0) {
         S.registered = 0;
     } else if (strcmp(l, "reg") == 0) {
         S.registered = 1;
+    } else if (strcmp(l, "unplug") == 0) {
+        char p[512];
+        path(p, sizeof p, "tty");
+        unlink(p);
+    } else if (strcmp(l, "plug") == 0) {
+        char p[512];
+        path(p, sizeof p, "tty");
+        unlink(p);
+        if (symlink(ptsname(S.master), p) < 0)
+            logf_("plug: %s", strerror(errno));
     } else if (strcmp(l, "quit") == 0) {
         exit(0);
     } else {

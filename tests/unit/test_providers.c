@@ -344,7 +344,7 @@ typedef struct got {
     char detail[32];
 } got;
 
-static void on_message(const char *route, const prov_inbound *m, void *ud)
+static int on_message(const char *route, const prov_inbound *m, void *ud)
 {
     got *g = ud;
     g->messages++;
@@ -352,15 +352,18 @@ static void on_message(const char *route, const prov_inbound *m, void *ud)
     snprintf(g->text, sizeof g->text, "%s", m->text);
     CHECK_STR(route, "modem1");
     CHECK(m->received_ms > 0);
+    CHECK(m->identity != NULL);
+    return 0;
 }
 
-static void on_report(const char *route, const prov_report *r, void *ud)
+static int on_report(const char *route, const prov_report *r, void *ud)
 {
     got *g = ud;
     g->reports++;
     g->ref = r->ref;
     g->delivered = r->delivered;
     snprintf(g->detail, sizeof g->detail, "%s", r->detail);
+    return 0;
 }
 
 static int gammu_open_with(prov_route *r, const char *conf, char *err, size_t errlen)
