@@ -37,6 +37,7 @@ typedef struct gw_route_rt {
     int open;
     pthread_mutex_t mu;
     long long next_free_ms;     /* rate limit: earliest time of the next send */
+    atomic_int inflight;        /* sends in progress: a pool fills idle routes first */
 } gw_route_rt;
 
 typedef struct gw_daemon gw_daemon;
@@ -125,32 +126,38 @@ static int route_up(gw_route_rt *rt)
     return h.up;
 }
 
-/* Picks a route for `family` and reserves its next rate-limit slot: the
- * route free soonest among those up (or among all when none is up), ties
- * broken round-robin so a pool shares the load. Returns NULL when no route
+/* Picks a route for `family` and reserves its next rate-limit slot: among
+ * the routes up (or all when none is up), the one with the fewest sends in
+ * progress (a modem sends one message at a time: an idle one is never left
+ * idle while another queues), then the one free soonest, ties broken
+ * round-robin so a pool shares the load. Returns NULL when no route
  * serves the family. *slot_ms gets when the send may start. */
 static gw_route_rt *route_pick(gw_daemon *d, tpl_family family, long long *slot_ms)
 {
     gw_route_rt *best = NULL;
     long long best_free = 0;
-    int best_up = 0;
+    int best_up = 0, best_busy = 0;
     unsigned start = atomic_fetch_add(&d->rr, 1);
     for (int k = 0; k < d->nroutes; k++) {
         gw_route_rt *rt = &d->routes[(start + (unsigned)k) % (unsigned)d->nroutes];
         if (!rt->open || !(rt->r.families & (1u << family)))
             continue;
         int up = route_up(rt);
+        int busy = atomic_load(&rt->inflight);
         pthread_mutex_lock(&rt->mu);
         long long nf = rt->next_free_ms;
         pthread_mutex_unlock(&rt->mu);
-        if (!best || (up && !best_up) || (up == best_up && nf < best_free)) {
+        if (!best || (up && !best_up) ||
+            (up == best_up && (busy < best_busy || (busy == best_busy && nf < best_free)))) {
             best = rt;
             best_free = nf;
             best_up = up;
+            best_busy = busy;
         }
     }
     if (!best)
         return NULL;
+    atomic_fetch_add(&best->inflight, 1);     /* the caller gives it back */
     pthread_mutex_lock(&best->mu);
     long long now = mono_ms();
     long long slot = best->next_free_ms > now ? best->next_free_ms : now;
@@ -271,6 +278,7 @@ static void process_entry(gw_worker *w, const queue_entry *e)
             o.route = rt->r.name;
             o.detail = "gateway stopping before the send began";
             o.retry_at_ms = now_ms();
+            atomic_fetch_sub(&rt->inflight, 1);
             goto record;
         }
         long long left = slot - mono_ms();
@@ -288,6 +296,7 @@ static void process_entry(gw_worker *w, const queue_entry *e)
     gw_log(LOG_DEBUG, rt->r.name, "sending %s to %s: %s", job.id, masked, job.text);
     long long t0 = mono_ms();
     rt->r.driver->send(&rt->r, &m, &res);
+    atomic_fetch_sub(&rt->inflight, 1);       /* taken by route_pick */
     long long took = mono_ms() - t0;
     o.route = rt->r.name;
     switch (res.status) {

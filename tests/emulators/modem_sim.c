@@ -7,7 +7,9 @@
  *   DIR/tty        symlink to the pty slave: the `device` of the route
  *   DIR/ctl        FIFO of commands from the test, one per line (below)
  *   DIR/sent.jsonl every SMS-SUBMIT received, decoded: one JSON line each
- *                  {"n","mr","to","coding","srr","ref","total","seq","text","at"}
+ *                  {"n","mr","to","coding","srr","ref","total","seq","text",
+ *                   "t0": ms of the AT+CMGS that began this part's exchange,
+ *                   "at": ms of the +CMGS answer}
  *   DIR/stored     the number of messages in the modem's storage (SM + ME)
  *   DIR/sim.log    every command and answer, for debugging a test
  *   DIR/ready      written once everything above exists
@@ -80,6 +82,7 @@ static struct {
     int autoreport;           /* -1 off, else TP-ST */
     int cms_before, cms_before_n, cms_after, cms_after_n;
     int slow_ms;
+    long long send_t0;        /* when the current send exchange began */
     int hang, hang_before_prompt, hang_after_pdu, hang_on_delete;
     int registered;
     int cops_format;
@@ -270,10 +273,10 @@ static void record_submit(const pdu_submit *s, int mr)
     pdu_json_escape(s->text, text, sizeof text);
     pdu_json_escape(s->to, to, sizeof to);
     fprintf(S.sent, "{\"n\":%d,\"mr\":%d,\"to\":\"%s\",\"coding\":\"%s\",\"srr\":%d,"
-            "\"ref\":%d,\"total\":%d,\"seq\":%d,\"text\":\"%s\",\"at\":%lld}\n",
+            "\"ref\":%d,\"total\":%d,\"seq\":%d,\"text\":\"%s\",\"t0\":%lld,\"at\":%lld}\n",
             ++S.nsent, mr, to, s->coding, s->srr, s->concat_ref,
             s->concat_total < 0 ? 1 : s->concat_total, s->concat_seq < 0 ? 1 : s->concat_seq,
-            text, now_ms());
+            text, S.send_t0, now_ms());
     fflush(S.sent);
 }
 
@@ -353,6 +356,8 @@ static void command(char *cmd)
     if (S.echo)
         putf("%s\r", cmd);
     int a = 0, b = 0;
+    if (strncmp(c, "AT+CMGS=", 8) == 0)
+        S.send_t0 = now_ms();
     if (strcmp(c, "AT") == 0 || strcmp(c, "ATZ") == 0 || strcmp(c, "AT+CMEE=1") == 0 ||
         strcmp(c, "AT+CFUN=1") == 0 || strcmp(c, "AT+CMGF=0") == 0 ||
         strcmp(c, "AT+CREG=2") == 0 || strcmp(c, "AT+CGREG=2") == 0 ||
