@@ -578,16 +578,21 @@ static int on_message(const char *route, const prov_inbound *m, void *ud)
     for (int tries = 0; tries < 50 && !atomic_load(&ic->d->stop); tries++) {
         if (!ic->q && !(ic->q = connect_retry(ic->d, "inbound")))
             break;
-        int dup = 0, rc;
+        int dup = 0, stored = 1, rc;
         if (m->identity)
-            rc = queue_inbound_add_once(ic->q, route, m->from, m->text, m->received_ms,
-                                        m->identity, m->partial, INBOUND_SEEN_MS, &dup);
+            rc = queue_inbound_part(ic->q, route, m->from, m->text, m->received_ms,
+                                    m->identity, m->concat_key, m->part, m->parts,
+                                    INBOUND_SEEN_MS, m->part_timeout_ms, now_ms(), &dup, &stored);
         else
             rc = queue_inbound_add(ic->q, route, m->from, m->text, m->received_ms);
         if (rc == 0) {
-            gw_log(LOG_INFO, route, "%s a message from %s (%zu bytes%s)",
-                   dup ? "already had" : "received", masked, strlen(m->text),
-                   m->partial ? ", parts missing" : "");
+            if (m->parts > 1)
+                gw_log(LOG_INFO, route, "%s part %d of %d from %s (%zu bytes)%s",
+                       dup ? "already had" : "received", m->part, m->parts, masked,
+                       strlen(m->text), stored ? ": message complete" : "");
+            else
+                gw_log(LOG_INFO, route, "%s a message from %s (%zu bytes)",
+                       dup ? "already had" : "received", masked, strlen(m->text));
             return 0;
         }
         gw_log(LOG_WARN, route, "storing an inbound message: %s", queue_errstr(ic->q));
@@ -639,6 +644,16 @@ static void *inbound_main(void *arg)
             gw_route_rt *rt = &d->routes[i];
             if (rt->open && rt->r.driver->poll_inbound)
                 rt->r.driver->poll_inbound(&rt->r, &cb);
+        }
+        /* multipart replies whose missing parts did not come in time */
+        int flushed = 0;
+        if (!ic.q)
+            ic.q = connect_retry(d, "inbound");
+        if (ic.q && queue_inbound_sweep(ic.q, now_ms(), &flushed) != 0) {
+            queue_free(ic.q);
+            ic.q = NULL;
+        } else if (flushed) {
+            gw_log(LOG_WARN, "inbound", "%d multipart message(s) stored with parts missing", flushed);
         }
         for (int t = 0; t < INBOUND_PERIOD_MS / 100 && !atomic_load(&d->stop); t++)
             sleep_ms(100);

@@ -37,11 +37,14 @@
  *   only touches fields the modem thread owns.
  *
  * Inbound: poll_inbound() asks the modem thread to read and decode the inbox
- * (complete messages and status reports; incomplete multipart sequences are
- * left on the SIM for a later poll), delivers them through the callbacks on
- * the caller's thread, then asks the modem thread to delete exactly what was
- * delivered. A crash between delivery and deletion delivers again: at least
- * once.
+ * (every SMS part on its own, and status reports), delivers them through the
+ * callbacks on the caller's thread, then asks the modem thread to delete
+ * exactly what the gateway stored (callback returned 0). The gateway joins
+ * the parts of long replies in Redis and stores each part once by its
+ * identity, so a crash between delivery and deletion, which delivers again,
+ * stores nothing twice. A status report nobody claims is offered again for
+ * REPORT_POLLS polls (the sending worker may not have indexed its parts
+ * yet), then kept as unmatched.
  *
  * GSM_InitLocales() is deliberately not called: it runs setlocale(LC_ALL, "")
  * for the whole process (changing LC_NUMERIC under other threads), and this
@@ -87,8 +90,9 @@ typedef struct inbound_item {
     int is_report;
     char *from;                /* UTF-8, normalised when possible */
     char *text;                /* UTF-8, parts joined */
-    char *identity;            /* the same for every copy of this message */
-    int partial;               /* stored with parts missing (multipart_timeout) */
+    char *identity;            /* the same for every copy of this SMS */
+    char *concat_key;          /* the same for every part of one message */
+    int part, nparts_msg;      /* 1-based part of how many; 1 of 1: a whole SMS */
     long long at_ms;
     int ref, delivered, last_chance;
     char *to;                  /* a report's recipient */
@@ -219,6 +223,7 @@ static void items_clear(inbound_item *it)
     free(it->from);
     free(it->text);
     free(it->identity);
+    free(it->concat_key);
     free(it->to);
     free(it->parts);
     memset(it, 0, sizeof *it);
@@ -785,12 +790,6 @@ static int concat_ref(const GSM_SMSMessage *s)
     return s->UDH.ID16bit >= 0 ? s->UDH.ID16bit : s->UDH.ID8bit;
 }
 
-static int same_number(const GSM_SMSMessage *a, const GSM_SMSMessage *b)
-{
-    size_t la = UnicodeLength(a->Number);
-    return la == UnicodeLength(b->Number) && memcmp(a->Number, b->Number, 2 * la) == 0;
-}
-
 /* The sender (or a report's recipient) as UTF-8, normalised when possible. */
 static char *number_of(const GSM_SMSMessage *s)
 {
@@ -812,35 +811,32 @@ static int item_parts(inbound_item *it, const GSM_SMSMessage *all, const int *id
     return 0;
 }
 
-/* Builds a received message from its parts in order (NULL slots are parts
- * that never came). Under gammu_lock. */
-static int item_message(inbound_item *it, GSM_SMSMessage *const *seq, int total, int partial,
-                        long long now_ms)
+/* Fills a received SMS (one part of a concatenated message, or a whole
+ * one) from `s`. Under gammu_lock. */
+static int item_part(inbound_item *it, const GSM_SMSMessage *s, long long now_ms)
 {
-    const GSM_SMSMessage *first = NULL;
-    for (int i = 0; i < total; i++) {
-        if (!seq[i])
-            continue;
-        if (!first)
-            first = seq[i];
-        if (seq[i]->Coding != SMS_Coding_8bit && append_utf8(&it->text, seq[i]->Text) < 0)
-            return -1;
-    }
+    if (s->Coding != SMS_Coding_8bit && append_utf8(&it->text, s->Text) < 0)
+        return -1;
     if (!it->text && !(it->text = strdup("")))
         return -1;
-    it->from = number_of(first);
-    it->at_ms = dt_ms(&first->DateTime, now_ms);
-    it->partial = partial;
-    const GSM_DateTime *d = &first->DateTime;
+    it->from = number_of(s);
+    it->at_ms = dt_ms(&s->DateTime, now_ms);
+    int concat = is_concat(s);
+    it->part = concat ? s->UDH.PartNumber : 1;
+    it->nparts_msg = concat ? s->UDH.AllParts : 1;
     size_t len = strlen(it->text) + 160;
     it->identity = malloc(len);
-    if (!it->from || !it->identity)
+    it->concat_key = malloc(160);
+    if (!it->from || !it->identity || !it->concat_key)
         return -1;
     /* Two copies of one SMS share sender, centre timestamp, concatenation
-     * reference and text; two messages that share all four are one. */
-    snprintf(it->identity, len, "%s|%04d%02d%02d%02d%02d%02d|%d|%d|%s", it->from,
+     * reference, part and text; two SMS that share all five are one. */
+    const GSM_DateTime *d = &s->DateTime;
+    snprintf(it->identity, len, "%s|%04d%02d%02d%02d%02d%02d|%d|%d|%d|%s", it->from,
              d->Year, d->Month, d->Day, d->Hour, d->Minute, d->Second,
-             total > 1 ? concat_ref(first) : -1, total, it->text);
+             concat ? concat_ref(s) : -1, it->nparts_msg, it->part, it->text);
+    snprintf(it->concat_key, 160, "%.100s|%d|%d", it->from, concat ? concat_ref(s) : -1,
+             it->nparts_msg);
     return 0;
 }
 
@@ -851,7 +847,6 @@ static void read_inbox(modem *m, job *j)
     int n = 0, cap = 0;
     char *used = NULL;
     int *idx = NULL;
-    GSM_SMSMessage **seq = NULL;
     long long now_ms = prov_now_ms();
 
     j->rc = -1;
@@ -890,9 +885,8 @@ static void read_inbox(modem *m, job *j)
     }
     used = calloc((size_t)n, 1);
     idx = malloc((size_t)n * sizeof *idx);
-    seq = calloc(GSM_MAX_MULTI_SMS * 5 + 1, sizeof *seq);   /* AllParts <= 255 */
     j->items = calloc((size_t)n, sizeof *j->items);
-    if (!used || !idx || !seq || !j->items)
+    if (!used || !idx || !j->items)
         goto done;
     pthread_mutex_lock(&gammu_lock);         /* decoding: libgammu's helpers */
     for (int k = 0; k < n; k++) {
@@ -924,51 +918,10 @@ static void read_inbox(modem *m, job *j)
         }
         if (s->PDU != SMS_Deliver)
             continue;                    /* outbox, drafts: not ours to take */
-        if (!is_concat(s)) {
-            GSM_SMSMessage *one[1] = { s };
-            idx[0] = k;
-            if (item_parts(it, all, idx, 1) < 0 || item_message(it, one, 1, 0, now_ms) < 0) {
-                items_clear(it);
-                continue;
-            }
-            j->nitems++;
-            continue;
-        }
-        /* a concatenated message: every part (and every copy of a part) with
-         * the same sender, reference and part count, wherever it is stored */
-        int total = s->UDH.AllParts, ref = concat_ref(s), nidx = 0, have = 0;
-        memset(seq, 0, (size_t)(total + 1) * sizeof *seq);
-        idx[nidx++] = k;
-        seq[s->UDH.PartNumber - 1] = s;
-        have = 1;
-        for (int l = k + 1; l < n; l++) {
-            GSM_SMSMessage *o = &all[l];
-            if (used[l] || o->PDU != SMS_Deliver || !is_concat(o) || o->UDH.AllParts != total ||
-                concat_ref(o) != ref || !same_number(o, s))
-                continue;
-            used[l] = 1;
-            idx[nidx++] = l;
-            if (!seq[o->UDH.PartNumber - 1]) {
-                seq[o->UDH.PartNumber - 1] = o;
-                have++;
-            }
-        }
-        int partial = have < total;
-        if (partial) {
-            char key[160], num[(GSM_MAX_NUMBER_LENGTH + 1) * 3 + 1];
-            EncodeUTF8(num, s->Number);
-            snprintf(key, sizeof key, "g|%.100s|%d|%d", num, ref, total);
-            held *h = held_find(m, key);
-            /* (a full table holds everything back: nothing is stored early) */
-            if (!h || mono_ms() - h->first_ms < (long long)m->multipart_timeout * 1000) {
-                gw_log(LOG_DEBUG, m->route, "holding back %d of %d parts until the rest arrive",
-                       have, total);
-                continue;
-            }
-            gw_log(LOG_WARN, m->route, "multipart message incomplete after %d s: "
-                   "storing %d of %d parts", m->multipart_timeout, have, total);
-        }
-        if (item_parts(it, all, idx, nidx) < 0 || item_message(it, seq, total, partial, now_ms) < 0) {
+        /* Each part goes to the gateway on its own: the parts of a long
+         * reply wait in Redis, not on the SIM, whatever order they come in. */
+        idx[0] = k;
+        if (item_parts(it, all, idx, 1) < 0 || item_part(it, s, now_ms) < 0) {
             items_clear(it);
             continue;
         }
@@ -979,7 +932,6 @@ static void read_inbox(modem *m, job *j)
     j->rc = 0;
 
 done:
-    free(seq);
     free(idx);
     free(used);
     free(all);
@@ -1302,7 +1254,9 @@ static int gammu_poll(prov_route *r, const prov_inbound_cb *cb)
             it->stored = cb && cb->report ? cb->report(r->name, &rep, cb->ud) == 0 : 0;
         } else {
             prov_inbound in = { .from = it->from, .text = it->text, .received_ms = it->at_ms,
-                                .identity = it->identity, .partial = it->partial };
+                                .identity = it->identity, .part = it->part, .parts = it->nparts_msg,
+                                .concat_key = it->concat_key,
+                                .part_timeout_ms = (long long)m->multipart_timeout * 1000 };
             it->stored = cb && cb->message ? cb->message(r->name, &in, cb->ud) == 0 : 0;
             if (it->stored) {
                 pthread_mutex_lock(&m->qlock);

@@ -99,8 +99,13 @@ typedef struct prov_inbound {
     const char *from;         /* canonical number when it could be normalised */
     const char *text;         /* UTF-8, parts joined */
     long long received_ms;
-    const char *identity;     /* same for every copy of one message; NULL: none */
-    int partial;              /* 1: a multipart message stored with parts missing */
+    const char *identity;     /* same for every copy of this SMS (part); NULL: none */
+    /* One part of a concatenated SMS (parts > 1): the gateway keeps the
+     * parts in Redis and stores the message once all `parts` arrived, or
+     * with what arrived part_timeout_ms after the first (flagged partial). */
+    int part, parts;          /* 1-based part and count; parts 0 or 1: whole */
+    const char *concat_key;   /* the same for every part of one message */
+    long long part_timeout_ms;
 } prov_inbound;
 
 typedef struct prov_report {

@@ -160,7 +160,7 @@ static void cmd_ll(cmd *c, long long v) { cmd_fmt(c, "%lld", v); }
 
 typedef enum {
     K_MSG, K_IDEM, K_LANE_URGENT, K_LANE_BULK, K_SCHED, K_DEAD,
-    K_UNCERTAIN, K_INBOUND, K_STATS, K_GW, K_REPORT, K_UNMATCHED, K_INSEEN, K_MODEMS
+    K_UNCERTAIN, K_INBOUND, K_STATS, K_GW, K_REPORT, K_UNMATCHED, K_INSEEN, K_MODEMS, K_INPARTS, K_INDUE
 } key_kind;
 
 /* "{prefix}:" + name + suffix. Kinds whose name ends in ':' take a suffix. */
@@ -179,6 +179,8 @@ static const char *const key_kinds[] = {
     [K_UNMATCHED]   = "reports:unmatched",
     [K_INSEEN]      = "inseen:",
     [K_MODEMS]      = "modems",
+    [K_INPARTS]     = "inparts:",
+    [K_INDUE]       = "inparts:due",
 };
 
 static void key_push(cmd *c, const queue *q, key_kind k, const char *suffix)
@@ -1734,38 +1736,6 @@ static void identity_hash(const char *s, char out[33])
     snprintf(out, 33, "%016llx%016llx", h1, h2);
 }
 
-int queue_inbound_add_once(queue *q, const char *route, const char *from, const char *text,
-                           long long received_ms, const char *identity, int partial,
-                           long long window_ms, int *duplicate)
-{
-    clearerr_q(q);
-    *duplicate = 0;
-    char h[33];
-    identity_hash(identity ? identity : "", h);
-    cmd c;
-    cmd_script(&c, q, QSCRIPT_INBOUND_ONCE, 2);
-    key_push(&c, q, K_INSEEN, h);
-    key_push(&c, q, K_INBOUND, NULL);
-    cmd_ll(&c, window_ms);
-    cmd_str(&c, INBOUND_MAXLEN);
-    cmd_str(&c, route);
-    cmd_str(&c, from);
-    cmd_str(&c, text);
-    cmd_ll(&c, received_ms);
-    cmd_str(&c, partial ? "1" : "0");
-    redisReply *r = run_script(q, &c, QSCRIPT_INBOUND_ONCE);
-    cmd_free(&c);
-    int rc = check(q, r, "inbound_once");
-    if (rc)
-        return rc;
-    if (!is_arr(r, 1) || r->element[0]->type != REDIS_REPLY_INTEGER)
-        rc = proto_error(q, "inbound_once");
-    else
-        *duplicate = r->element[0]->integer == 1;
-    freeReplyObject(r);
-    return rc;
-}
-
 /* ---- devices ----------------------------------------------------------- */
 
 int queue_modem_publish(queue *q, const char *id, const char *json, const char *stale_id)
@@ -1822,4 +1792,85 @@ int queue_modem_list(queue *q, json_t **out)
     freeReplyObject(r);
     *out = o;
     return 0;
+}
+
+/* ---- inbound, part by part ---------------------------------------------- */
+
+int queue_inbound_part(queue *q, const char *route, const char *from, const char *text,
+                       long long received_ms, const char *identity, const char *concat_key,
+                       int part, int parts, long long window_ms, long long timeout_ms,
+                       long long now_ms, int *duplicate, int *stored)
+{
+    clearerr_q(q);
+    *duplicate = *stored = 0;
+    char h[33], member[33];
+    identity_hash(identity ? identity : "", h);
+    identity_hash(concat_key ? concat_key : "", member);
+    cmd c;
+    cmd_script(&c, q, QSCRIPT_INBOUND_PART, 4);
+    key_push(&c, q, K_INSEEN, h);
+    key_push(&c, q, K_INPARTS, member);
+    key_push(&c, q, K_INDUE, NULL);
+    key_push(&c, q, K_INBOUND, NULL);
+    cmd_ll(&c, window_ms);
+    cmd_str(&c, INBOUND_MAXLEN);
+    cmd_str(&c, route);
+    cmd_str(&c, from);
+    cmd_str(&c, text);
+    cmd_ll(&c, received_ms);
+    cmd_ll(&c, part);
+    cmd_ll(&c, parts < 1 ? 1 : parts);
+    cmd_ll(&c, now_ms + timeout_ms);
+    cmd_str(&c, member);
+    redisReply *r = run_script(q, &c, QSCRIPT_INBOUND_PART);
+    cmd_free(&c);
+    int rc = check(q, r, "inbound_part");
+    if (rc)
+        return rc;
+    if (!is_arr(r, 2) || r->element[0]->type != REDIS_REPLY_INTEGER) {
+        rc = proto_error(q, "inbound_part");
+    } else {
+        *duplicate = r->element[0]->integer == 1;
+        *stored = rstr(r->element[1]) && strcmp(r->element[1]->str, "stored") == 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int queue_inbound_sweep(queue *q, long long now_ms, int *flushed)
+{
+    clearerr_q(q);
+    *flushed = 0;
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "ZRANGEBYSCORE");
+    key_push(&c, q, K_INDUE, NULL);
+    cmd_str(&c, "-inf");
+    cmd_ll(&c, now_ms);
+    cmd_str(&c, "LIMIT"); cmd_str(&c, "0"); cmd_str(&c, "50");
+    redisReply *r = run(q, &c, "ZRANGEBYSCORE inparts:due");
+    cmd_free(&c);
+    int rc = check(q, r, "inbound sweep");
+    if (rc)
+        return rc;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && rc == 0; i++) {
+        if (!rstr(r->element[i]))
+            continue;
+        cmd_script(&c, q, QSCRIPT_INBOUND_FLUSH, 3);
+        key_push(&c, q, K_INPARTS, r->element[i]->str);
+        key_push(&c, q, K_INDUE, NULL);
+        key_push(&c, q, K_INBOUND, NULL);
+        cmd_str(&c, r->element[i]->str);
+        cmd_str(&c, INBOUND_MAXLEN);
+        redisReply *f = run_script(q, &c, QSCRIPT_INBOUND_FLUSH);
+        cmd_free(&c);
+        rc = check(q, f, "inbound flush");
+        if (rc == 0) {
+            if (f->type == REDIS_REPLY_INTEGER && f->integer == 1)
+                (*flushed)++;
+            freeReplyObject(f);
+        }
+    }
+    freeReplyObject(r);
+    return rc;
 }

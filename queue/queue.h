@@ -16,6 +16,8 @@
  *   {p}:reports:unmatched stream  status reports that matched no message
  *   {p}:inseen:<hash>   string  identity of an inbound message already stored
  *   {p}:modems          hash    device id (IMEI) -> JSON health, as last published
+ *   {p}:inparts:<hash>  hash    the parts of one multipart inbound SMS so far
+ *   {p}:inparts:due     zset    those, by when to store them incomplete
  * Streams are read by the consumer group "herald". Every state change of a
  * message is one Lua script, so a record, its stream entry and its
  * idempotency key change together or not at all.
@@ -204,14 +206,18 @@ int queue_stats(queue *q, long long now_ms, json_t **out);
 int queue_inbound_add(queue *q, const char *route, const char *from,
                       const char *text, long long received_ms);
 
-/* Adds an inbound message unless one with the same `identity` (the
- * driver's: sender, timestamp, concatenation reference, text) was stored
- * within window_ms: then *duplicate = 1 and nothing is written. `partial`
- * flags a multipart message stored incomplete. The check and the write are
- * one script, so two copies racing are stored once. */
-int queue_inbound_add_once(queue *q, const char *route, const char *from, const char *text,
-                           long long received_ms, const char *identity, int partial,
-                           long long window_ms, int *duplicate);
+/* Stores one part of an inbound SMS (a whole one is part 1 of 1). A part
+ * whose `identity` was seen within window_ms is a copy: *duplicate = 1,
+ * nothing written. Parts of one message share `concat_key`; they wait in
+ * Redis (across polls and restarts) until all `parts` are there, then the
+ * joined message goes onto {p}:inbound (*stored = 1). */
+int queue_inbound_part(queue *q, const char *route, const char *from, const char *text,
+                       long long received_ms, const char *identity, const char *concat_key,
+                       int part, int parts, long long window_ms, long long timeout_ms,
+                       long long now_ms, int *duplicate, int *stored);
+/* Stores, flagged partial, the multipart messages whose timeout (the
+ * timeout_ms of their first part) has passed. *flushed gets the count. */
+int queue_inbound_sweep(queue *q, long long now_ms, int *flushed);
 
 /* ---- devices ------------------------------------------------------------ */
 

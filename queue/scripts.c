@@ -320,15 +320,60 @@ static const char lua_dlr_report[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
 "end\n"
 "return {0, st}\n";
 
-/* INBOUND_ONCE (an inbound message stored once, whatever the copies)
- * KEYS: 1 seen key, 2 inbound stream
- * ARGV: 1 window ms, 2 maxlen, 3 route, 4 from, 5 text, 6 at, 7 partial (0/1)
- * Returns {0, entry id} or {1, ''} for a message seen within the window. */
-static const char lua_inbound_once[] =
+/* INBOUND_PART (one part of an inbound SMS; a whole SMS is part 1 of 1)
+ * KEYS: 1 seen key of this part, 2 parts hash, 3 due zset, 4 inbound stream
+ * ARGV: 1 window ms, 2 maxlen, 3 route, 4 from, 5 text, 6 at, 7 part,
+ *       8 parts, 9 deadline ms, 10 due member
+ * A part seen within the window (another copy) changes nothing. The parts
+ * hash holds p<i> = text and route, from, at, n; when all n are there the
+ * message goes onto the stream and the hash is deleted.
+ * Returns {1, ''} for a copy, {0, 'waiting'} or {0, 'stored'}. */
+static const char lua_inbound_part[] =
 "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return {1, ''} end\n"
-"local e = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'route', ARGV[3],\n"
-"  'from', ARGV[4], 'text', ARGV[5], 'at', ARGV[6], 'partial', ARGV[7])\n"
-"return {0, e}\n";
+"local n = tonumber(ARGV[8]) or 1\n"
+"if n <= 1 then\n"
+"  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'route', ARGV[3],\n"
+"    'from', ARGV[4], 'text', ARGV[5], 'at', ARGV[6], 'partial', '0')\n"
+"  return {0, 'stored'}\n"
+"end\n"
+"redis.call('HSETNX', KEYS[2], 'p' .. ARGV[7], ARGV[5])\n"
+"redis.call('HSETNX', KEYS[2], 'route', ARGV[3])\n"
+"redis.call('HSETNX', KEYS[2], 'from', ARGV[4])\n"
+"redis.call('HSETNX', KEYS[2], 'at', ARGV[6])\n"
+"redis.call('HSETNX', KEYS[2], 'n', ARGV[8])\n"
+"redis.call('PEXPIRE', KEYS[2], ARGV[1])\n"
+"redis.call('ZADD', KEYS[3], 'NX', ARGV[9], ARGV[10])\n"
+"local t = {}\n"
+"for i = 1, n do\n"
+"  local v = redis.call('HGET', KEYS[2], 'p' .. i)\n"
+"  if not v then return {0, 'waiting'} end\n"
+"  t[i] = v\n"
+"end\n"
+"local h = redis.call('HMGET', KEYS[2], 'route', 'from', 'at')\n"
+"redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'route', h[1], 'from', h[2],\n"
+"  'text', table.concat(t), 'at', h[3], 'partial', '0')\n"
+"redis.call('DEL', KEYS[2])\n"
+"redis.call('ZREM', KEYS[3], ARGV[10])\n"
+"return {0, 'stored'}\n";
+
+/* INBOUND_FLUSH (a multipart SMS whose parts did not all come in time)
+ * KEYS: 1 parts hash, 2 due zset, 3 inbound stream
+ * ARGV: 1 due member, 2 maxlen
+ * Stores what arrived, in part order, flagged partial. Returns 1, or 0 when
+ * there was nothing (already stored or expired). */
+static const char lua_inbound_flush[] =
+"redis.call('ZREM', KEYS[2], ARGV[1])\n"
+"local h = redis.call('HMGET', KEYS[1], 'route', 'from', 'at', 'n')\n"
+"if not h[4] then return 0 end\n"
+"local t = {}\n"
+"for i = 1, tonumber(h[4]) do\n"
+"  local v = redis.call('HGET', KEYS[1], 'p' .. i)\n"
+"  if v then t[#t + 1] = v end\n"
+"end\n"
+"redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'route', h[1], 'from', h[2],\n"
+"  'text', table.concat(t), 'at', h[3], 'partial', '1')\n"
+"redis.call('DEL', KEYS[1])\n"
+"return 1\n";
 
 const queue_script queue_scripts[QSCRIPT_COUNT] = {
     [QSCRIPT_ENQUEUE]    = { .name = "enqueue",    .src = lua_enqueue },
@@ -342,5 +387,6 @@ const queue_script queue_scripts[QSCRIPT_COUNT] = {
     [QSCRIPT_DEAD_RETRY] = { .name = "dead_retry", .src = lua_dead_retry },
     [QSCRIPT_DLR_INDEX]  = { .name = "dlr_index",  .src = lua_dlr_index },
     [QSCRIPT_DLR_REPORT] = { .name = "dlr_report", .src = lua_dlr_report },
-    [QSCRIPT_INBOUND_ONCE] = { .name = "inbound_once", .src = lua_inbound_once },
+    [QSCRIPT_INBOUND_PART] = { .name = "inbound_part", .src = lua_inbound_part },
+    [QSCRIPT_INBOUND_FLUSH] = { .name = "inbound_flush", .src = lua_inbound_flush },
 };

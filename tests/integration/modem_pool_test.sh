@@ -1,5 +1,7 @@
 # modem_pool_test.sh -- two simulated modems (libgammu's AT driver on two
 # ptys) serving the same families:
+#   - a reply whose second part never comes is stored after
+#     multipart_timeout with what came, flagged partial;
 #   - one answers every AT+CMGS with +CMS ERROR 500: every message goes out
 #     on the other, none is lost or dead;
 #   - one falls silent and goes away: its work drains through the other,
@@ -40,7 +42,8 @@ routes = (
               quarantine_after = 3; }; },
   { name = "modemB"; driver = "gammu"; send_timeout_ms = 6000;
     gammu = { connection = "at"; device = "$TEST_TMP/sim-b/tty"; smsc = "+8613800100500";
-              delivery_reports = false; reconnect_min_ms = 500; reconnect_max_ms = 2000; }; }
+              delivery_reports = false; reconnect_min_ms = 500; reconnect_max_ms = 2000;
+              poll_interval_ms = 300; multipart_timeout = 3; }; }
 );
 CONF
 H() { "$HERALD" -c "$C" "$@"; }
@@ -59,6 +62,16 @@ enqueue_n() {   # N FIRST_NUMBER: N case-stage updates, ids into $TEST_TMP/ids
 
 gw_start gw1 "$C" || exit 1
 wait_until 30 sh -c "[ \$(grep -c 'modem connected' '$TEST_TMP/gw1.log') -ge 2 ]" || fail "modems not connected"
+
+# ---- a reply whose second part never comes: stored after multipart_timeout, flagged
+R() { redis-cli -s "$REDIS_SOCK" "$@"; }
+sim b part +8613900000011 90 2 1 "只有第一部分"
+partial_stored() { [ "$(R XLEN '{t}:inbound')" = 1 ]; }
+wait_until 20 partial_stored || fail "incomplete reply not stored after multipart_timeout"
+R XRANGE '{t}:inbound' - + > "$TEST_TMP/inbound.txt"
+grep -qx "只有第一部分" "$TEST_TMP/inbound.txt" || fail "partial text: $(cat "$TEST_TMP/inbound.txt")"
+grep -A1 -x partial "$TEST_TMP/inbound.txt" | grep -qx 1 || fail "not flagged partial: $(cat "$TEST_TMP/inbound.txt")"
+grep -q "1 multipart message(s) stored with parts missing" "$TEST_TMP/gw1.log" || fail "partial store not logged"
 
 # ---- +CMS ERROR 500 on modem A: everything goes out on B
 sim a cms_before 500 1000

@@ -8,8 +8,9 @@
 #     matches nothing is kept and counted;
 #   - inbound: a 3-part reply delivered in reverse order is stored once,
 #     whole; the same reply stored twice on the modem is recorded once; a
-#     multipart reply split by a gateway restart is joined; nothing stays on
-#     the modem once stored; kill -9 between storing and deleting, then a
+#     multipart reply split by a gateway restart is joined (its first part
+#     waits in Redis, not on the SIM); nothing stays on the modem once
+#     stored; kill -9 between storing and deleting, then a
 #     restart: stored once;
 #   - the modem takes a PDU and falls silent: the send is not reported
 #     `sent` on faith, the modem is reconnected when it answers again, and
@@ -119,12 +120,11 @@ expect_eq "$(inbound_count)" 3 "copies stored once"
 
 # a multipart reply split by a gateway restart
 sim part +8613900000009 77 3 3 "第三部分"
-wait_until 10 grep -q "holding back 1 of 3 parts" "$TEST_TMP/gw1.log" || \
-    wait_until 10 grep -q "AT+CMGL=4" "$SIM/sim.log" || fail "modem not polled"
-sleep 1
+wait_until 20 grep -q "received part 3 of 3 from 139\*\*\*\*0009" "$TEST_TMP/gw1.log" || fail "part 3 not taken"
+wait_until 10 stored_is 0 || fail "part 3 left on the modem"
 gw_stop gw1 || exit 1
 expect_eq "$(inbound_count)" 3 "an incomplete reply is not stored"
-expect_eq "$(cat "$SIM/stored")" 1 "the part waits on the modem"
+expect_eq "$(R ZCARD '{t}:inparts:due')" 1 "the part waits in Redis"
 sim part +8613900000009 77 3 1 "第一部分"
 gw_start gw1 "$C" || exit 1
 sim part +8613900000009 77 3 2 "第二部分"

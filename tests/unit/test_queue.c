@@ -776,32 +776,73 @@ static void test_dlr(queue *q)
     CHECK_INT(queue_dlr_index(q, "m1", "+8613800138000", "abc", id, 60000, now), 0);
 }
 
-static void test_inbound_once(queue *q)
+/* The last inbound entry's field `name`, into buf. */
+static const char *last_inbound(const char *name, char *buf, size_t len)
 {
-    long long before = RI("XLEN " K("inbound"));
-    int dup = -1;
-    CHECK_INT(queue_inbound_add_once(q, "m1", "+8613900000006", "第一部分第二部分", now_ms(),
-                                     "+8613900000006|20261127041101|77|2|第一部分第二部分", 0,
-                                     60000, &dup), 0);
-    CHECK_INT(dup, 0);
-    CHECK_INT(queue_inbound_add_once(q, "m1", "+8613900000006", "第一部分第二部分", now_ms(),
-                                     "+8613900000006|20261127041101|77|2|第一部分第二部分", 0,
-                                     60000, &dup), 0);
-    CHECK_INT(dup, 1);
-    CHECK_INT(queue_inbound_add_once(q, "m1", "+8613900000006", "第一部分", now_ms(),
-                                     "+8613900000006|20261127041101|78|2|第一部分", 1,
-                                     60000, &dup), 0);
-    CHECK_INT(dup, 0);
-    CHECK_INT(RI("XLEN " K("inbound")), before + 2);
+    buf[0] = '\0';
     redisReply *r = R("XREVRANGE " K("inbound") " + - COUNT 1");
-    CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 1);
-    if (r && r->elements == 1) {
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
         redisReply *f = r->element[0]->element[1];
-        CHECK_INT(f->elements, 10);
-        CHECK_STR(f->element[8]->str, "partial");
-        CHECK_STR(f->element[9]->str, "1");
+        for (size_t i = 0; i + 1 < f->elements; i += 2)
+            if (!strcmp(f->element[i]->str, name))
+                snprintf(buf, len, "%s", f->element[i + 1]->str);
     }
     freeReplyObject(r);
+    return buf;
+}
+
+static void test_inbound_parts(queue *q)
+{
+    long long before = RI("XLEN " K("inbound")), now = now_ms();
+    int dup = -1, stored = -1;
+    char b[256];
+    /* part 2 of 2 first, then a copy of it, then part 1 */
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000006", "第二部分", now, "id|77|2|2|第二部分",
+                                 "+8613900000006|77|2", 2, 2, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(dup, 0);
+    CHECK_INT(stored, 0);
+    CHECK_INT(RI("ZCARD " K("inparts:due")), 1);
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000006", "第二部分", now, "id|77|2|2|第二部分",
+                                 "+8613900000006|77|2", 2, 2, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(dup, 1);
+    CHECK_INT(RI("XLEN " K("inbound")), before);
+    CHECK_INT(queue_inbound_part(q, "m2", "+8613900000006", "第一部分", now, "id|77|2|1|第一部分",
+                                 "+8613900000006|77|2", 1, 2, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(dup, 0);
+    CHECK_INT(stored, 1);
+    CHECK_INT(RI("XLEN " K("inbound")), before + 1);
+    CHECK_STR(last_inbound("text", b, sizeof b), "第一部分第二部分");
+    CHECK_STR(last_inbound("route", b, sizeof b), "m1");
+    CHECK_STR(last_inbound("partial", b, sizeof b), "0");
+    CHECK_INT(RI("ZCARD " K("inparts:due")), 0);
+    /* the whole message again, later: every part is a copy */
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000006", "第一部分", now, "id|77|2|1|第一部分",
+                                 "+8613900000006|77|2", 1, 2, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(dup, 1);
+    CHECK_INT(RI("ZCARD " K("inparts:due")), 0);
+    /* a whole SMS: stored at once, once */
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000007", "1121", now, "id|-1|1|1|1121",
+                                 "+8613900000007|-1|1", 1, 1, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(stored, 1);
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000007", "1121", now, "id|-1|1|1|1121",
+                                 "+8613900000007|-1|1", 1, 1, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(dup, 1);
+    CHECK_INT(RI("XLEN " K("inbound")), before + 2);
+    /* 2 of 3 parts, then the timeout: stored with what came, flagged partial */
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000008", "一", now, "id|5|3|1",
+                                 "+8613900000008|5|3", 1, 3, 60000, 1000, now, &dup, &stored), 0);
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000008", "三", now, "id|5|3|3",
+                                 "+8613900000008|5|3", 3, 3, 60000, 1000, now, &dup, &stored), 0);
+    int flushed = -1;
+    CHECK_INT(queue_inbound_sweep(q, now + 500, &flushed), 0);
+    CHECK_INT(flushed, 0);
+    CHECK_INT(queue_inbound_sweep(q, now + 1000, &flushed), 0);
+    CHECK_INT(flushed, 1);
+    CHECK_STR(last_inbound("text", b, sizeof b), "一三");
+    CHECK_STR(last_inbound("partial", b, sizeof b), "1");
+    CHECK_INT(RI("XLEN " K("inbound")), before + 3);
+    CHECK_INT(queue_inbound_sweep(q, now + 5000, &flushed), 0);
+    CHECK_INT(flushed, 0);
 }
 
 static void test_noscript_oom_reconnect(queue *q)
@@ -929,7 +970,7 @@ int main(void)
     test_block(q);
     test_lease_inbound(q);
     test_dlr(q);
-    test_inbound_once(q);
+    test_inbound_parts(q);
     test_noscript_oom_reconnect(q);
     queue_free(q);
     /* The raw connection was killed with the others: reopen it. */
