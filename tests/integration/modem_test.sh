@@ -5,7 +5,8 @@
 #     reference, the right recipient and text; each part's TP-MR is on the
 #     record; status reports for the three parts make it `delivered`;
 #   - a failed report for one part makes a message `failed`; a report that
-#     matches nothing is kept and counted;
+#     matches nothing is kept and counted; +CMS ERROR 500 after the PDU is
+#     a transient failure: retried, then sent;
 #   - inbound: a 3-part reply delivered in reverse order is stored once,
 #     whole; the same reply stored twice on the modem is recorded once; a
 #     multipart reply split by a gateway restart is joined (its first part
@@ -97,6 +98,14 @@ unmatched_is() { [ "$(R HGET '{t}:stats' report_unmatched:-:modem1)" = "$1" ]; }
 wait_until 20 unmatched_is 1 \
     || fail "unmatched report not counted"
 expect_eq "$(R XLEN '{t}:reports:unmatched')" 1 "unmatched reports kept"
+
+# +CMS ERROR 500 after the PDU: not sent, retried, then sent
+sim cms_after 500 1
+out=$(H enqueue --template case_stage_update --to 13900000005 --var name=李四 --var "case_no=某检刑诉〔2026〕5号" \
+      --var stage=审查起诉 --var stage_date=2026年11月27日 --var office_phone=0571-88888888 --json) || fail "enqueue 5: $out"
+id5=$(jget .id <<<"$out")
+wait_until 30 status_is "$id5" sent || fail "not sent after +CMS ERROR 500: $(H status "$id5")"
+H status "$id5" | grep -q "+CMS ERROR 500" || fail "the +CMS ERROR is not in the timeline: $(H status "$id5")"
 
 # ---- inbound
 LONG="您好，关于某检刑诉〔2026〕1号案件的评议：执法程序满意，执法能力满意，执法文明基本满意，廉洁执法满意。另外想咨询一下案件目前的办理进度以及下一步需要我配合做些什么，谢谢。我的联系电话不变，如有需要请随时与我联系。再次感谢检察院的工作人员耐心细致的解答，也希望今后能继续通过短信及时了解案件的办理情况。祝工作顺利。"
