@@ -38,6 +38,8 @@ typedef struct gw_route_rt {
     pthread_mutex_t mu;
     long long next_free_ms;     /* rate limit: earliest time of the next send */
     atomic_int inflight;        /* sends in progress: a pool fills idle routes first */
+    int fail_streak;            /* transient failures in a row (under mu) */
+    long long cool_until_ms;    /* after one, other routes come first until then */
 } gw_route_rt;
 
 typedef struct gw_daemon gw_daemon;
@@ -126,11 +128,35 @@ static int route_up(gw_route_rt *rt)
     return h.up;
 }
 
+#define COOL_MIN_MS 1000
+#define COOL_MAX_MS 30000
+
+/* A route that failed transiently (a modem answering +CMS ERROR, a provider
+ * answering 5xx) is passed over while others are up, for 1 s after the
+ * first failure, doubling to 30 s: its retries go elsewhere instead of
+ * using up their attempts on it. A success clears it. */
+static void note_outcome(gw_route_rt *rt, prov_status st)
+{
+    pthread_mutex_lock(&rt->mu);
+    if (st == PROV_OK) {
+        rt->fail_streak = 0;
+        rt->cool_until_ms = 0;
+    } else if (st == PROV_TRANSIENT || st == PROV_THROTTLED || st == PROV_UNCERTAIN) {
+        long long cool = COOL_MIN_MS;
+        for (int i = 0; i < rt->fail_streak && cool < COOL_MAX_MS; i++)
+            cool *= 2;
+        rt->fail_streak++;
+        rt->cool_until_ms = mono_ms() + (cool > COOL_MAX_MS ? COOL_MAX_MS : cool);
+    }
+    pthread_mutex_unlock(&rt->mu);
+}
+
 /* Picks a route for `family` and reserves its next rate-limit slot: among
- * the routes up (or all when none is up), the one with the fewest sends in
- * progress (a modem sends one message at a time: an idle one is never left
- * idle while another queues), then the one free soonest, ties broken
- * round-robin so a pool shares the load. Returns NULL when no route
+ * the routes up and not cooling down after a failure (or all when none
+ * is), the one with the fewest sends in progress (a modem sends one
+ * message at a time: an idle one is never left idle while another queues),
+ * then the one free soonest, ties broken round-robin so a pool shares the
+ * load. Returns NULL when no route
  * serves the family. *slot_ms gets when the send may start. */
 static gw_route_rt *route_pick(gw_daemon *d, tpl_family family, long long *slot_ms)
 {
@@ -146,6 +172,8 @@ static gw_route_rt *route_pick(gw_daemon *d, tpl_family family, long long *slot_
         int busy = atomic_load(&rt->inflight);
         pthread_mutex_lock(&rt->mu);
         long long nf = rt->next_free_ms;
+        if (rt->cool_until_ms > mono_ms())
+            up = 0;                 /* it just failed: the others first */
         pthread_mutex_unlock(&rt->mu);
         if (!best || (up && !best_up) ||
             (up == best_up && (busy < best_busy || (busy == best_busy && nf < best_free)))) {
@@ -297,6 +325,7 @@ static void process_entry(gw_worker *w, const queue_entry *e)
     long long t0 = mono_ms();
     rt->r.driver->send(&rt->r, &m, &res);
     atomic_fetch_sub(&rt->inflight, 1);       /* taken by route_pick */
+    note_outcome(rt, res.status);
     long long took = mono_ms() - t0;
     o.route = rt->r.name;
     switch (res.status) {

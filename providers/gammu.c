@@ -67,7 +67,7 @@
 #define MAX_TEXT_UNITS   (GSM_MAX_MULTI_SMS * 153)   /* beyond: 50+ parts */
 #define CB_MIN_WAIT_MS   5000     /* wait for a send callback at least this */
 #define STALL_MS         15000    /* a job without progress this long: not answering */
-#define MAX_HELD         64       /* incomplete messages / reports remembered */
+#define MAX_HELD         64       /* unclaimed status reports remembered */
 #define REPORT_POLLS     3        /* an unclaimed report is offered this often */
 
 static pthread_mutex_t gammu_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -422,7 +422,7 @@ static int mkdir_p(const char *path)
 
 static int is_dummy(const modem *m)
 {
-    return strcmp(m->model, "dummy") == 0;
+    return is_dummy_model(m->model);
 }
 
 /* Opens the modem: a fresh state machine each time, so nothing survives
@@ -747,8 +747,8 @@ static int append_utf8(char **buf, const unsigned char *ucs2)
     return 0;
 }
 
-/* Remembers things seen across polls (an incomplete multipart message, a
- * status report nobody claimed yet) by key; the modem thread alone uses it.
+/* Remembers things seen across polls (a status report nobody claimed yet)
+ * by key; the modem thread alone uses it.
  * Entries not seen in a poll are forgotten at its end. */
 static held *held_find(modem *m, const char *key)
 {

@@ -97,7 +97,7 @@ typedef struct prov_result {
 /* Something a route received. */
 typedef struct prov_inbound {
     const char *from;         /* canonical number when it could be normalised */
-    const char *text;         /* UTF-8, parts joined */
+    const char *text;         /* UTF-8: the whole text, or this part's */
     long long received_ms;
     const char *identity;     /* same for every copy of this SMS (part); NULL: none */
     /* One part of a concatenated SMS (parts > 1): the gateway keeps the

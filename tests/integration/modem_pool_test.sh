@@ -39,7 +39,7 @@ routes = (
   { name = "modemA"; driver = "gammu"; send_timeout_ms = 6000;
     gammu = { connection = "at"; device = "$TEST_TMP/sim-a/tty"; smsc = "+8613800100500";
               delivery_reports = false; reconnect_min_ms = 500; reconnect_max_ms = 2000;
-              quarantine_after = 3; }; },
+              quarantine_after = 3; health_interval_ms = 1000; }; },
   { name = "modemB"; driver = "gammu"; send_timeout_ms = 6000;
     gammu = { connection = "at"; device = "$TEST_TMP/sim-b/tty"; smsc = "+8613800100500";
               delivery_reports = false; reconnect_min_ms = 500; reconnect_max_ms = 2000;
@@ -104,7 +104,8 @@ expect_eq "$(jget .dead < "$TEST_TMP/stats.json")" 0 "nothing dead"
 grep -q "\[modemA\].*\(no answer\|timed out\|not connected\|connection failed\)" "$TEST_TMP/gw1.log" \
     || fail "modem A's silence was not noticed"
 
-wait_until 60 grep -q "\[modemA\] modem quarantined after 3 failed recoveries" "$TEST_TMP/gw1.log" \
+# (an idle modem's silence shows at its next health read or inbox poll)
+wait_until 90 grep -q "\[modemA\] modem quarantined after 3 failed recoveries" "$TEST_TMP/gw1.log" \
     || fail "modem A not quarantined"
 modems_has() { H modems > "$TEST_TMP/modems.txt" && grep -q "$1" "$TEST_TMP/modems.txt"; }
 wait_until 10 modems_has "^$imei_a .*modemA .*no .*quarantined" \
