@@ -40,6 +40,8 @@
 #define URGENT_CHECK_MS 200     /* a worker busy with bulk looks at urgent this often */
 #define READ_BLOCK_MS 1000      /* how long an idle worker blocks: bounds stop latency */
 #define INBOUND_PERIOD_MS 1000
+#define DLR_WINDOW_MS (72LL * 3600 * 1000)      /* a status report may come this late */
+#define INBOUND_SEEN_MS (7LL * 24 * 3600 * 1000) /* copies of an inbound SMS within: one */
 
 /* A route at run time: the driver's route plus what routing needs. The
  * breaker and the throttle back-off are this process's view; the rate
@@ -730,6 +732,16 @@ record:
         queue_sent_note(w->q, job.to, job.id, job.family, o.now_ms, 30LL * 86400000) < 0)
         gw_log(LOG_WARN, w->consumer, "noting %s as sent: %s", job.id, queue_errstr(w->q));
     free(pparams);
+    /* Index the parts' references so status reports find the message. */
+    if (o.kind == QUEUE_OUT_SENT && o.route && o.route[0] && res.refs[0] && w->q) {
+        gw_route_rt *sr = NULL;
+        for (int i = 0; i < d->nroutes && !sr; i++)
+            if (strcmp(d->routes[i].r.name, o.route) == 0)
+                sr = &d->routes[i];
+        if (sr && (sr->r.driver->caps & PROV_CAP_DLR) &&
+            queue_dlr_index(w->q, sr->r.name, job.to, res.refs, job.id, DLR_WINDOW_MS, now_ms()) != 0)
+            gw_log(LOG_WARN, sr->r.name, "indexing the references of %s: %s", job.id, queue_errstr(w->q));
+    }
     queue_job_clear(&job);
 }
 
@@ -920,12 +932,42 @@ static int take_lease(gw_daemon *d, queue *q, const sigset_t *sigs)
     }
 }
 
+#define PUBLISH_EVERY_MS 2000
+
+/* Publishes each route's health (modems: IMEI, signal, registration,
+ * counters) for `herald modems`. */
+static void publish_health(gw_daemon *d, queue *q)
+{
+    for (int i = 0; i < d->nroutes; i++) {
+        gw_route_rt *rt = &d->routes[i];
+        if (!rt->open || !rt->r.driver->health)
+            continue;
+        prov_health h = { .up = 1, .signal_percent = -1, .registered = -1 };
+        rt->r.driver->health(&rt->r, &h);
+        char byroute[96];
+        snprintf(byroute, sizeof byroute, "route:%s", rt->r.name);
+        const char *id = h.device_id[0] ? h.device_id : byroute;
+        json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:I}",
+                              "id", id, "route", rt->r.name, "instance", d->cfg->instance,
+                              "up", h.up, "state", h.state, "signal", h.signal_percent,
+                              "imsi", h.imsi, "operator", h.operator_name,
+                              "registered", h.registered, "sent", (json_int_t)h.sent,
+                              "failed", (json_int_t)h.failed, "received", (json_int_t)h.received,
+                              "last_error", h.last_error, "at", (json_int_t)now_ms());
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (text && queue_modem_publish(q, id, text, h.device_id[0] ? byroute : NULL) != 0)
+            gw_log(LOG_DEBUG, "housekeeper", "publishing %s: %s", rt->r.name, queue_errstr(q));
+        free(text);
+        json_decref(o);
+    }
+}
+
 static void *housekeeper_main(void *arg)
 {
     gw_daemon *d = arg;
     gw_config *cfg = d->cfg;
     queue *q = NULL;
-    long long last_reclaim = 0, last_lease = 0, last_routes = 0;
+    long long last_reclaim = 0, last_lease = 0, last_routes = 0, last_publish = 0;
     long long lease_ttl = lease_ttl_ms(cfg);
     while (!atomic_load(&d->stop)) {
         if (!q && !(q = connect_retry(d, "housekeeper")))
@@ -964,6 +1006,10 @@ static void *housekeeper_main(void *arg)
             }
             last_routes = now;
         }
+        if (rc >= 0 && now - last_publish >= PUBLISH_EVERY_MS) {
+            publish_health(d, q);
+            last_publish = now;
+        }
         if (rc < 0) {
             gw_log(LOG_WARN, "housekeeper", "redis: %s", queue_errstr(q));
             queue_free(q);
@@ -987,33 +1033,71 @@ typedef struct inbound_ctx {
     queue *q;
 } inbound_ctx;
 
-static void on_message(const char *route, const prov_inbound *m, void *ud)
+/* Stores one inbound message (once per identity). 0 when stored or known. */
+static int on_message(const char *route, const prov_inbound *m, void *ud)
 {
     inbound_ctx *ic = ud;
     char masked[PHONE_MAX];
-    gw_log(LOG_INFO, route, "received a message from %s (%zu bytes)", phone_mask(m->from, masked),
-           strlen(m->text));
+    phone_mask(m->from, masked);
     gw_log(LOG_DEBUG, route, "received text: %s", m->text);
     api_observe_inbound(route);
     for (int tries = 0; tries < 50 && !atomic_load(&ic->d->stop); tries++) {
         if (!ic->q && !(ic->q = connect_retry(ic->d, "inbound")))
             break;
-        if (queue_inbound_add(ic->q, route, m->from, m->text, m->received_ms) == 0)
-            return;
+        int dup = 0, stored = 1, rc;
+        if (m->identity)
+            rc = queue_inbound_part(ic->q, route, m->from, m->text, m->received_ms,
+                                    m->identity, m->concat_key, m->part, m->parts,
+                                    INBOUND_SEEN_MS, m->part_timeout_ms, now_ms(), &dup, &stored);
+        else
+            rc = queue_inbound_add(ic->q, route, m->from, m->text, m->received_ms);
+        if (rc == 0) {
+            if (m->parts > 1)
+                gw_log(LOG_INFO, route, "%s part %d of %d from %s (%zu bytes)%s",
+                       dup ? "already had" : "received", m->part, m->parts, masked,
+                       strlen(m->text), stored ? ": message complete" : "");
+            else
+                gw_log(LOG_INFO, route, "%s a message from %s (%zu bytes)",
+                       dup ? "already had" : "received", masked, strlen(m->text));
+            return 0;
+        }
         gw_log(LOG_WARN, route, "storing an inbound message: %s", queue_errstr(ic->q));
         queue_free(ic->q);
         ic->q = NULL;
         sleep_ms(200);
     }
     gw_log(LOG_ERROR, route, "an inbound message from %s could not be stored", masked);
+    return -1;
 }
 
-static void on_report(const char *route, const prov_report *r, void *ud)
+/* Applies a status report to the part it belongs to. Returns -1 to have
+ * the driver offer it again: not stored, or matching nothing yet (the
+ * worker that sent the part may not have indexed it) and not last_chance. */
+static int on_report(const char *route, const prov_report *r, void *ud)
 {
-    (void)ud;
-    gw_log(LOG_INFO, route, "status report for reference %d: %s (%s)", r->ref,
-           r->delivered > 0 ? "delivered" : r->delivered == 0 ? "failed" : "pending",
-           r->detail ? r->detail : "");
+    inbound_ctx *ic = ud;
+    const char *word = r->delivered > 0 ? "delivered" : r->delivered == 0 ? "failed" : "pending";
+    for (int tries = 0; tries < 50 && !atomic_load(&ic->d->stop); tries++) {
+        if (!ic->q && !(ic->q = connect_retry(ic->d, "inbound")))
+            break;
+        queue_dlr_result res;
+        int rc = queue_dlr_report(ic->q, route, r->to ? r->to : "", r->ref, r->delivered,
+                                  r->detail, r->last_chance, now_ms(), &res);
+        if (rc == 0) {
+            if (res.matched)
+                gw_log(LOG_INFO, route, "status report for reference %d: %s, part %d of %s (%s)",
+                       r->ref, word, res.part, res.id, res.status);
+            else if (r->last_chance)
+                gw_log(LOG_WARN, route, "status report for reference %d (%s) matches no message: "
+                       "kept as unmatched", r->ref, word);
+            return res.matched || r->last_chance ? 0 : -1;
+        }
+        gw_log(LOG_WARN, route, "storing a status report: %s", queue_errstr(ic->q));
+        queue_free(ic->q);
+        ic->q = NULL;
+        sleep_ms(200);
+    }
+    return -1;
 }
 
 static void *inbound_main(void *arg)
@@ -1026,6 +1110,16 @@ static void *inbound_main(void *arg)
             gw_route_rt *rt = &d->routes[i];
             if (rt->open && rt->r.driver->poll_inbound)
                 rt->r.driver->poll_inbound(&rt->r, &cb);
+        }
+        /* multipart replies whose missing parts did not come in time */
+        int flushed = 0;
+        if (!ic.q)
+            ic.q = connect_retry(d, "inbound");
+        if (ic.q && queue_inbound_sweep(ic.q, now_ms(), &flushed) != 0) {
+            queue_free(ic.q);
+            ic.q = NULL;
+        } else if (flushed) {
+            gw_log(LOG_WARN, "inbound", "%d multipart message(s) stored with parts missing", flushed);
         }
         for (int t = 0; t < INBOUND_PERIOD_MS / 100 && !atomic_load(&d->stop); t++)
             sleep_ms(100);

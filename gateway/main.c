@@ -48,6 +48,7 @@ static void usage(FILE *f)
         "  dead list [--max N] | dead retry ID\n"
         "  queue stats\n"
         "  routes                               each route's breaker, error rate and in-flight count\n"
+        "  modems [--json]                      the modems the gateways see: IMEI, state, counters\n"
         "  config check | config keys\n"
         "  list add|remove|show|import NAME ...   subscriber lists of the bulletins\n"
         "  bulletin send --title T --content DIR_OR_FILE --list L [--list L2] [--at TIME]\n"
@@ -539,6 +540,48 @@ static int cmd_routes(gw_config *cfg, int argc, char **argv)
     return code;
 }
 
+/* `herald modems`: what the running gateways last published of each modem. */
+static int cmd_modems(gw_config *cfg, int argc, char **argv)
+{
+    int as_json = argc == 2 && strcmp(argv[1], "--json") == 0;
+    if (argc > 2 || (argc == 2 && !as_json))
+        return die(EXIT_BAD_INPUT, "%s", "usage: herald modems [--json]");
+    queue *q = connect_queue(cfg);
+    if (!q)
+        return EXIT_FAILURE_OTHER;
+    json_t *all = NULL;
+    int code = EXIT_DONE;
+    if (queue_modem_list(q, &all) < 0) {
+        code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+    } else if (as_json) {
+        print_json(all);
+    } else {
+        long long now = svc_now_ms();
+        const char *id;
+        json_t *m;
+        printf("%-17s %-12s %-4s %-34s %6s %-20s %6s %6s %8s  %s\n", "id", "route", "up", "state",
+               "signal", "operator", "sent", "failed", "received", "last error");
+        json_object_foreach(all, id, m) {
+            long long age = (now - (long long)json_integer_value(json_object_get(m, "at"))) / 1000;
+            char state[80];
+            snprintf(state, sizeof state, "%s%s", json_string_value(json_object_get(m, "state")),
+                     age > 60 ? " (stale)" : "");
+            printf("%-17s %-12s %-4s %-34s %5lld%% %-20s %6lld %6lld %8lld  %s\n", id,
+                   json_string_value(json_object_get(m, "route")),
+                   json_is_true(json_object_get(m, "up")) ? "yes" : "no", state,
+                   (long long)json_integer_value(json_object_get(m, "signal")),
+                   json_string_value(json_object_get(m, "operator")),
+                   (long long)json_integer_value(json_object_get(m, "sent")),
+                   (long long)json_integer_value(json_object_get(m, "failed")),
+                   (long long)json_integer_value(json_object_get(m, "received")),
+                   json_string_value(json_object_get(m, "last_error")));
+        }
+    }
+    json_decref(all);
+    queue_free(q);
+    return code;
+}
+
 static int cmd_run(gw_config *cfg, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -644,6 +687,8 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "contacts") == 0 || strcmp(cmd, "survey") == 0 ||
              strcmp(cmd, "report") == 0 || strcmp(cmd, "optout") == 0)
         code = survey_cli(&cfg, sargc, sargv);
+    else if (strcmp(cmd, "modems") == 0)
+        code = cmd_modems(&cfg, sargc, sargv);
     else if (strcmp(cmd, "config") == 0 && sargc == 2 && strcmp(sargv[1], "check") == 0) {
         printf("%s: ok (%d routes, instance %s)\n", cfg.path, cfg.nroutes, cfg.instance);
         code = EXIT_DONE;

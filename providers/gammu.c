@@ -22,18 +22,29 @@
  *   answered PROV_TRANSIENT, so a retry will come); one abandoned after is
  *   finished (the caller answered PROV_UNCERTAIN).
  *
- *   libgammu keeps static buffers, so every call into it, for all modems, is
- *   made under the one global `gammu_lock`. Lock order: a thread may take
+ *   libgammu keeps static buffers (DecodeUnicodeString, date formatting), so
+ *   its text helpers (DecodeUTF8/EncodeUTF8, GSM_EncodeMultiPartSMS, the
+ *   decoding of what was read) run under the one global `gammu_lock`. Calls
+ *   that talk to a real modem (InitConnection, SendSMS, ReadDevice,
+ *   GetNextSMS, DeleteSMS...) do not: each runs on its modem's own thread
+ *   and state machine, and a silent modem keeps libgammu inside one call for
+ *   20-30 s, which under a global lock would stall the whole pool. The
+ *   static buffers libgammu touches on those paths serve its debug output
+ *   (off here); the dummy phone, whose I/O is instant, keeps the global
+ *   lock for its I/O too (IO_LOCK). Lock order: a thread may take
  *   gammu_lock while holding no qlock, never the reverse. The send-status
  *   callback runs inside GSM_SendSMS/GSM_ReadDevice on the modem thread and
  *   only touches fields the modem thread owns.
  *
  * Inbound: poll_inbound() asks the modem thread to read and decode the inbox
- * (complete messages and status reports; incomplete multipart sequences are
- * left on the SIM for a later poll), delivers them through the callbacks on
- * the caller's thread, then asks the modem thread to delete exactly what was
- * delivered. A crash between delivery and deletion delivers again: at least
- * once.
+ * (every SMS part on its own, and status reports), delivers them through the
+ * callbacks on the caller's thread, then asks the modem thread to delete
+ * exactly what the gateway stored (callback returned 0). The gateway joins
+ * the parts of long replies in Redis and stores each part once by its
+ * identity, so a crash between delivery and deletion, which delivers again,
+ * stores nothing twice. A status report nobody claims is offered again for
+ * REPORT_POLLS polls (the sending worker may not have indexed its parts
+ * yet), then kept as unmatched.
  *
  * GSM_InitLocales() is deliberately not called: it runs setlocale(LC_ALL, "")
  * for the whole process (changing LC_NUMERIC under other threads), and this
@@ -54,10 +65,22 @@
 
 #define MAX_INBOX        1000     /* messages read per poll, at most */
 #define MAX_TEXT_UNITS   (GSM_MAX_MULTI_SMS * 153)   /* beyond: 50+ parts */
-#define SIGNAL_EVERY_MS  30000
 #define CB_MIN_WAIT_MS   5000     /* wait for a send callback at least this */
+#define STALL_MS         15000    /* a job without progress this long: not answering */
+#define MAX_HELD         64       /* unclaimed status reports remembered */
+#define REPORT_POLLS     3        /* an unclaimed report is offered this often */
 
 static pthread_mutex_t gammu_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int is_dummy_model(const char *model) { return strcmp(model, "dummy") == 0; }
+
+/* I/O on a modem's own state machine. A real modem's calls are NOT made
+ * under gammu_lock: a silent modem keeps libgammu inside one call for
+ * 20-30 s, and under one global lock that would stop every other modem of
+ * the pool. The dummy phone's I/O is instant file access: it keeps the
+ * global lock. See the note at the top of the file. */
+#define IO_LOCK(m)   do { if (is_dummy_model((m)->model)) pthread_mutex_lock(&gammu_lock); } while (0)
+#define IO_UNLOCK(m) do { if (is_dummy_model((m)->model)) pthread_mutex_unlock(&gammu_lock); } while (0)
 
 typedef enum { JOB_SEND, JOB_POLL, JOB_DELETE } job_kind;
 
@@ -67,12 +90,25 @@ typedef struct inbound_item {
     int is_report;
     char *from;                /* UTF-8, normalised when possible */
     char *text;                /* UTF-8, parts joined */
+    char *identity;            /* the same for every copy of this SMS */
+    char *concat_key;          /* the same for every part of one message */
+    int part, nparts_msg;      /* 1-based part of how many; 1 of 1: a whole SMS */
     long long at_ms;
-    int ref, delivered;
+    int ref, delivered, last_chance;
+    char *to;                  /* a report's recipient */
     char detail[32];
-    int nparts;
+    int stored;                /* the gateway has it: delete from the modem */
+    int nparts;                /* every copy of every part, for deletion */
     GSM_SMSMessage *parts;
 } inbound_item;
+
+/* Something remembered across polls by the modem thread (held_find). */
+typedef struct held {
+    char key[160];
+    long long first_ms;        /* monotonic: first seen */
+    int polls;
+    int seen;
+} held;
 
 /* A request to the modem thread. Fields below `shared` are guarded by the
  * modem's qlock; the rest are written by the caller before posting and then
@@ -98,7 +134,7 @@ typedef struct modem {
     char route[64];
     /* configuration, copied at open; read-only afterwards */
     char *model, *connection, *device, *smsc;
-    int dlr, rmin, rmax, poll_ms;
+    int dlr, rmin, rmax, poll_ms, multipart_timeout, health_ms, quarantine_after;
 
     /* owned by the modem thread */
     GSM_StateMachine *sm;
@@ -106,6 +142,8 @@ typedef struct modem {
     int cb_fired, cb_status, cb_ref;
     int need_reconnect;
     int backoff_ms;
+    held held[MAX_HELD];
+    int nheld;
     long long next_signal;
 
     /* shared, under qlock */
@@ -115,9 +153,16 @@ typedef struct modem {
     job *head, *tail;
     int stop;
     int connected, connecting;
+    int busy;                  /* the modem thread is running a job... */
+    long long progress_ms;     /* ...and last made progress then (monotonic) */
     long long next_attempt;    /* monotonic ms */
     char last_error[128];
     int signal;
+    char imei[32], imsi[32], op[64];
+    int registered;            /* 1, 0, -1 unknown */
+    long long n_sent, n_failed, n_received;
+    int fail_streak;           /* connection attempts failed in a row */
+    int quarantined;
     long long last_poll;
     pthread_t thread;
 } modem;
@@ -139,6 +184,14 @@ static const cfg_key gammu_keys[] = {
       "longest wait between reconnection attempts" },
     { "poll_interval_ms", CFG_INT, "5000", 0, 3600000, NULL,
       "shortest time between two inbox reads (an empty dummy poll costs ~43 ms)" },
+    { "health_interval_ms", CFG_INT, "30000", 100, 3600000, NULL,
+      "how often signal, network registration and operator are read" },
+    { "quarantine_after", CFG_INT, "5", 1, 1000, NULL,
+      "failed recoveries in a row after which the modem is quarantined "
+      "(probed every reconnect_max_ms, sent nothing)" },
+    { "multipart_timeout", CFG_INT, "3600", 1, 604800, NULL,
+      "seconds to wait for the missing parts of an inbound message before storing "
+      "it incomplete (flagged partial)" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -165,13 +218,21 @@ static void sleep_ms(int ms)
 
 /* ---- jobs --------------------------------------------------------------- */
 
+static void items_clear(inbound_item *it)
+{
+    free(it->from);
+    free(it->text);
+    free(it->identity);
+    free(it->concat_key);
+    free(it->to);
+    free(it->parts);
+    memset(it, 0, sizeof *it);
+}
+
 static void items_free(inbound_item *it, int n)
 {
-    for (int i = 0; i < n; i++) {
-        free(it[i].from);
-        free(it[i].text);
-        free(it[i].parts);
-    }
+    for (int i = 0; i < n; i++)
+        items_clear(&it[i]);
     free(it);
 }
 
@@ -217,11 +278,19 @@ static void queue_remove_locked(modem *m, job *j)
  * then *started tells whether the modem thread had begun writing, and j is
  * no longer the caller's (freed here, or by the modem thread later). A
  * route that is reconnecting refuses jobs at once: returns -1, j untouched. */
+/* With qlock held: the modem thread has been inside one job without
+ * progress for STALL_MS (a silent modem: libgammu gives up after ~30 s).
+ * The modem counts as down meanwhile, so work goes to other routes. */
+static int stalled_locked(const modem *m, long long now)
+{
+    return m->busy && now - m->progress_ms > STALL_MS;
+}
+
 static int job_run(modem *m, job *j, int *started)
 {
     struct timespec ts;
     pthread_mutex_lock(&m->qlock);
-    if (m->stop || (!m->connected && !m->connecting)) {
+    if (m->stop || (!m->connected && !m->connecting) || stalled_locked(m, mono_ms())) {
         pthread_mutex_unlock(&m->qlock);
         return -1;
     }
@@ -305,15 +374,17 @@ static prov_status classify_cms(int code)
     }
 }
 
+static void refresh_signal(modem *m);
+
 static void gm_disconnect(modem *m)
 {
     if (!m->sm)
         return;
-    pthread_mutex_lock(&gammu_lock);
+    IO_LOCK(m);
     if (GSM_IsConnected(m->sm))
         GSM_TerminateConnection(m->sm);
     GSM_FreeStateMachine(m->sm);
-    pthread_mutex_unlock(&gammu_lock);
+    IO_UNLOCK(m);
     m->sm = NULL;
 }
 
@@ -351,7 +422,7 @@ static int mkdir_p(const char *path)
 
 static int is_dummy(const modem *m)
 {
-    return strcmp(m->model, "dummy") == 0;
+    return is_dummy_model(m->model);
 }
 
 /* Opens the modem: a fresh state machine each time, so nothing survives
@@ -364,10 +435,10 @@ static int gm_connect(modem *m)
         snprintf(why, sizeof why, "cannot create %s: %s", m->device, strerror(errno));
         goto fail;
     }
-    pthread_mutex_lock(&gammu_lock);
+    IO_LOCK(m);
     GSM_StateMachine *sm = GSM_AllocStateMachine();
     if (!sm) {
-        pthread_mutex_unlock(&gammu_lock);
+        IO_UNLOCK(m);
         snprintf(why, sizeof why, "out of memory");
         goto fail;
     }
@@ -383,7 +454,7 @@ static int gm_connect(modem *m)
     if (err != ERR_NONE) {
         snprintf(why, sizeof why, "%s", GSM_ErrorString(err));
         GSM_FreeStateMachine(sm);
-        pthread_mutex_unlock(&gammu_lock);
+        IO_UNLOCK(m);
         goto fail;
     }
     /* After InitConnection: registered before, it is reset. */
@@ -409,17 +480,20 @@ static int gm_connect(modem *m)
                    err == ERR_NONE ? "empty" : GSM_ErrorString(err));
         }
     }
-    GSM_SignalQuality sq;
-    memset(&sq, 0, sizeof sq);
-    err = GSM_GetSignalQuality(sm, &sq);
-    pthread_mutex_unlock(&gammu_lock);
+    char imei[GSM_MAX_IMEI_LENGTH + 1] = "", imsi[GSM_MAX_INFO_LENGTH + 1] = "";
+    if (GSM_GetIMEI(sm, imei) != ERR_NONE)
+        imei[0] = '\0';
+    if (GSM_GetSIMIMSI(sm, imsi) != ERR_NONE)
+        imsi[0] = '\0';
+    IO_UNLOCK(m);
 
     m->sm = sm;
-    m->next_signal = mono_ms() + SIGNAL_EVERY_MS;
     pthread_mutex_lock(&m->qlock);
-    m->signal = err == ERR_NONE ? sq.SignalPercent : -1;
+    snprintf(m->imei, sizeof m->imei, "%.31s", imei);
+    snprintf(m->imsi, sizeof m->imsi, "%.31s", imsi);
     m->last_error[0] = '\0';
     pthread_mutex_unlock(&m->qlock);
+    refresh_signal(m);
     return 0;
 
 fail:
@@ -429,19 +503,43 @@ fail:
     return -1;
 }
 
+/* Signal, network registration and operator: read at connect and every
+ * health_interval_ms. A modem without registration sends nothing. */
 static void refresh_signal(modem *m)
 {
     GSM_SignalQuality sq;
+    GSM_NetworkInfo ni;
     memset(&sq, 0, sizeof sq);
-    pthread_mutex_lock(&gammu_lock);
+    memset(&ni, 0, sizeof ni);
+    IO_LOCK(m);
     GSM_Error err = GSM_GetSignalQuality(m->sm, &sq);
-    pthread_mutex_unlock(&gammu_lock);
-    if (is_link_error(err))
+    GSM_Error nerr = is_link_error(err) ? err : GSM_GetNetworkInfo(m->sm, &ni);
+    IO_UNLOCK(m);
+    if (is_link_error(err) || is_link_error(nerr))
         m->need_reconnect = 1;
+    char op[64] = "";
+    int reg = -1;
+    if (nerr == ERR_NONE) {
+        reg = ni.State == GSM_HomeNetwork || ni.State == GSM_RoamingNetwork ? 1 :
+              ni.State == GSM_NetworkStatusUnknown ? -1 : 0;
+        pthread_mutex_lock(&gammu_lock);
+        char name[sizeof ni.NetworkName * 2 + 1];
+        EncodeUTF8(name, ni.NetworkName);
+        pthread_mutex_unlock(&gammu_lock);
+        snprintf(op, sizeof op, "%.40s%s%.12s", name, *name && ni.NetworkCode[0] ? " " : "",
+                 ni.NetworkCode);
+    }
     pthread_mutex_lock(&m->qlock);
     m->signal = err == ERR_NONE ? sq.SignalPercent : -1;
+    if (reg == 0 && m->registered != 0)
+        gw_log(LOG_WARN, m->route, "modem lost its network registration: sending nothing until it is back");
+    else if (reg == 1 && m->registered == 0)
+        gw_log(LOG_INFO, m->route, "modem registered on the network again");
+    m->registered = reg;
+    if (*op || reg == 0)
+        snprintf(m->op, sizeof m->op, "%s", op);
     pthread_mutex_unlock(&m->qlock);
-    m->next_signal = mono_ms() + SIGNAL_EVERY_MS;
+    m->next_signal = mono_ms() + m->health_ms;
 }
 
 static void set_result(prov_result *res, prov_status st, const char *fmt, const char *arg)
@@ -478,6 +576,14 @@ static void do_send(modem *m, job *j)
         goto out;
     }
 
+    pthread_mutex_lock(&m->qlock);
+    int unregistered = m->registered == 0;
+    pthread_mutex_unlock(&m->qlock);
+    if (unregistered) {
+        free(ucs2);
+        set_result(res, PROV_TRANSIENT, "%s", "no network registration");
+        goto out;
+    }
     pthread_mutex_lock(&gammu_lock);
     DecodeUTF8(ucs2, j->text, tlen);
     if (UnicodeLength(ucs2) > MAX_TEXT_UNITS) {
@@ -536,15 +642,22 @@ static void do_send(modem *m, job *j)
             if (abandoned_early)
                 goto out;
         }
+        if (i > 0) {
+            pthread_mutex_lock(&m->qlock);
+            m->progress_ms = mono_ms();
+            pthread_mutex_unlock(&m->qlock);
+        }
         m->cb_fired = 0;
         m->cb_status = 0;
         m->cb_ref = -1;
-        pthread_mutex_lock(&gammu_lock);
+        IO_LOCK(m);
         err = GSM_SendSMS(m->sm, &multi->SMS[i]);
-        pthread_mutex_unlock(&gammu_lock);
+        IO_UNLOCK(m);
         if (err != ERR_NONE) {
             if (is_link_error(err))
                 m->need_reconnect = 1;
+            if (err == ERR_NETWORK_ERROR)
+                m->next_signal = 0;          /* is it still registered? look now */
             /* Earlier parts are out: resending all would duplicate them. */
             set_result(res, i == 0 ? PROV_TRANSIENT : PROV_UNCERTAIN,
                        "GSM_SendSMS: %s", GSM_ErrorString(err));
@@ -553,11 +666,11 @@ static void do_send(modem *m, job *j)
         long long now = mono_ms();
         long long until = j->deadline > now + CB_MIN_WAIT_MS ? j->deadline : now + CB_MIN_WAIT_MS;
         while (!m->cb_fired && mono_ms() < until) {
-            pthread_mutex_lock(&gammu_lock);
+            IO_LOCK(m);
             int got = GSM_ReadDevice(m->sm, TRUE);
-            pthread_mutex_unlock(&gammu_lock);
+            IO_UNLOCK(m);
             if (got <= 0 && !m->cb_fired)
-                sleep_ms(10);                /* let other modems have the lock */
+                sleep_ms(10);                /* nothing came: do not spin */
         }
         if (!m->cb_fired) {
             /* The PDU was written and the modem fell silent. */
@@ -574,6 +687,12 @@ static void do_send(modem *m, job *j)
             set_result(res, st, "+CMS ERROR %s", code);
             goto out;
         }
+        if (m->cb_ref < 0 && !is_dummy(m)) {
+            /* libgammu reports "sent" with reference -1 from a stale buffer
+             * after a modem recovered: nothing says this part left. */
+            set_result(res, PROV_UNCERTAIN, "%s", "modem answered without a message reference");
+            goto out;
+        }
         add_ref(res, m->cb_ref);
         res->parts_sent = i + 1;
     }
@@ -582,6 +701,16 @@ static void do_send(modem *m, job *j)
 
 out:
     free(multi);
+    if (!abandoned_early) {
+        pthread_mutex_lock(&m->qlock);
+        if (res->status == PROV_OK)
+            m->n_sent++;
+        else
+            m->n_failed++;
+        if (res->status != PROV_OK && res->error[0])
+            snprintf(m->last_error, sizeof m->last_error, "%.127s", res->error);
+        pthread_mutex_unlock(&m->qlock);
+    }
     if (res->status != PROV_OK && !abandoned_early) {
         char masked[PHONE_MAX];
         gw_log(LOG_WARN, m->route, "send %s to %s: %s (%s)", j->id ? j->id : "?",
@@ -604,13 +733,6 @@ static long long dt_ms(const GSM_DateTime *d, long long fallback)
     return ((long long)t - d->Timezone) * 1000;
 }
 
-static int is_text_entry(EncodeMultiPartSMSID id)
-{
-    return id == SMS_ConcatenatedTextLong || id == SMS_ConcatenatedAutoTextLong ||
-           id == SMS_ConcatenatedTextLong16bit || id == SMS_ConcatenatedAutoTextLong16bit ||
-           id == SMS_Text;
-}
-
 /* UCS-2 -> UTF-8 appended to *buf (malloc'd, grown). Under gammu_lock. */
 static int append_utf8(char **buf, const unsigned char *ucs2)
 {
@@ -625,38 +747,112 @@ static int append_utf8(char **buf, const unsigned char *ucs2)
     return 0;
 }
 
-/* Text of a linked message: GSM_DecodeMultiPartSMS first; for a single part
- * without UDH (it returns FALSE) the part's own Text. Under gammu_lock. */
-static char *decode_text(GSM_MultiSMSMessage *ms)
+/* Remembers things seen across polls (a status report nobody claimed yet)
+ * by key; the modem thread alone uses it.
+ * Entries not seen in a poll are forgotten at its end. */
+static held *held_find(modem *m, const char *key)
 {
-    char *text = NULL;
-    GSM_MultiPartSMSInfo info;
-    GSM_ClearMultiPartSMSInfo(&info);
-    if (GSM_DecodeMultiPartSMS(GSM_GetGlobalDebug(), &info, ms, TRUE)) {
-        for (int e = 0; e < info.EntriesNum; e++)
-            if (is_text_entry(info.Entries[e].ID) && info.Entries[e].Buffer)
-                append_utf8(&text, info.Entries[e].Buffer);
-    }
-    GSM_FreeMultiPartSMSInfo(&info);
-    if (!text) {
-        for (int i = 0; i < ms->Number; i++)
-            if (ms->SMS[i].Coding != SMS_Coding_8bit)
-                append_utf8(&text, ms->SMS[i].Text);
-    }
-    return text ? text : strdup("");
+    for (int i = 0; i < m->nheld; i++)
+        if (strcmp(m->held[i].key, key) == 0) {
+            m->held[i].seen = 1;
+            return &m->held[i];
+        }
+    if (m->nheld == MAX_HELD)
+        return NULL;
+    held *h = &m->held[m->nheld++];
+    snprintf(h->key, sizeof h->key, "%s", key);
+    h->first_ms = mono_ms();
+    h->polls = 0;
+    h->seen = 1;
+    return h;
+}
+
+static void held_sweep(modem *m)
+{
+    int k = 0;
+    for (int i = 0; i < m->nheld; i++)
+        if (m->held[i].seen) {
+            m->held[k] = m->held[i];
+            m->held[k++].seen = 0;
+        }
+    m->nheld = k;
+}
+
+static int is_concat(const GSM_SMSMessage *s)
+{
+    return (s->UDH.Type == UDH_ConcatenatedMessages ||
+            s->UDH.Type == UDH_ConcatenatedMessages16bit) && s->UDH.AllParts > 1 &&
+           s->UDH.PartNumber >= 1 && s->UDH.PartNumber <= s->UDH.AllParts;
+}
+
+static int concat_ref(const GSM_SMSMessage *s)
+{
+    return s->UDH.ID16bit >= 0 ? s->UDH.ID16bit : s->UDH.ID8bit;
+}
+
+/* The sender (or a report's recipient) as UTF-8, normalised when possible. */
+static char *number_of(const GSM_SMSMessage *s)
+{
+    char raw[(GSM_MAX_NUMBER_LENGTH + 1) * 3 + 1];
+    EncodeUTF8(raw, s->Number);
+    char canon[PHONE_MAX], perr[128];
+    return strdup(phone_normalize(raw, 1, canon, perr, sizeof perr) == 0 ? canon : raw);
+}
+
+/* Adds the parts `idx` (n of them, copies of `all`) to the item. */
+static int item_parts(inbound_item *it, const GSM_SMSMessage *all, const int *idx, int n)
+{
+    it->parts = malloc((size_t)n * sizeof *it->parts);
+    if (!it->parts)
+        return -1;
+    for (int i = 0; i < n; i++)
+        it->parts[i] = all[idx[i]];
+    it->nparts = n;
+    return 0;
+}
+
+/* Fills a received SMS (one part of a concatenated message, or a whole
+ * one) from `s`. Under gammu_lock. */
+static int item_part(inbound_item *it, const GSM_SMSMessage *s, long long now_ms)
+{
+    if (s->Coding != SMS_Coding_8bit && append_utf8(&it->text, s->Text) < 0)
+        return -1;
+    if (!it->text && !(it->text = strdup("")))
+        return -1;
+    it->from = number_of(s);
+    it->at_ms = dt_ms(&s->DateTime, now_ms);
+    int concat = is_concat(s);
+    it->part = concat ? s->UDH.PartNumber : 1;
+    it->nparts_msg = concat ? s->UDH.AllParts : 1;
+    size_t len = strlen(it->text) + 160;
+    it->identity = malloc(len);
+    it->concat_key = malloc(160);
+    if (!it->from || !it->identity || !it->concat_key)
+        return -1;
+    /* Two copies of one SMS share sender, centre timestamp, concatenation
+     * reference, part and text; two SMS that share all five are one. */
+    const GSM_DateTime *d = &s->DateTime;
+    snprintf(it->identity, len, "%s|%04d%02d%02d%02d%02d%02d|%d|%d|%d|%s", it->from,
+             d->Year, d->Month, d->Day, d->Hour, d->Minute, d->Second,
+             concat ? concat_ref(s) : -1, it->nparts_msg, it->part, it->text);
+    snprintf(it->concat_key, 160, "%.100s|%d|%d", it->from, concat ? concat_ref(s) : -1,
+             it->nparts_msg);
+    return 0;
 }
 
 static void read_inbox(modem *m, job *j)
 {
-    GSM_MultiSMSMessage **in = NULL, **out = NULL;
     GSM_MultiSMSMessage *cur = calloc(1, sizeof *cur);
+    GSM_SMSMessage *all = NULL;
     int n = 0, cap = 0;
+    char *used = NULL;
+    int *idx = NULL;
     long long now_ms = prov_now_ms();
 
     j->rc = -1;
     if (!cur)
         return;
-    pthread_mutex_lock(&gammu_lock);
+    IO_LOCK(m);
     cur->SMS[0].Folder = 0;
     cur->SMS[0].Location = 0;
     for (gboolean start = TRUE; n < MAX_INBOX; start = FALSE) {
@@ -669,101 +865,85 @@ static void read_inbox(modem *m, job *j)
                 m->need_reconnect = 1;
             break;
         }
-        if (n + 2 > cap) {
-            int nc = cap ? cap * 2 : 16;
-            GSM_MultiSMSMessage **p = realloc(in, (size_t)nc * sizeof *p);
-            if (!p)
-                break;
-            in = p;
-            cap = nc;
+        for (int i = 0; i < cur->Number && n < MAX_INBOX; i++) {
+            if (n == cap) {
+                int nc = cap ? cap * 2 : 16;
+                GSM_SMSMessage *p = realloc(all, (size_t)nc * sizeof *p);
+                if (!p)
+                    break;
+                all = p;
+                cap = nc;
+            }
+            all[n++] = cur->SMS[i];
         }
-        in[n] = malloc(sizeof **in);
-        if (!in[n])
-            break;
-        *in[n] = *cur;
-        n++;
     }
+    IO_UNLOCK(m);
     if (n == 0) {
-        pthread_mutex_unlock(&gammu_lock);
+        held_sweep(m);
         j->rc = 0;
         goto done;
     }
-    in[n] = NULL;
-    out = calloc((size_t)n + 1, sizeof *out);
+    used = calloc((size_t)n, 1);
+    idx = malloc((size_t)n * sizeof *idx);
     j->items = calloc((size_t)n, sizeof *j->items);
-    if (!out || !j->items) {
-        pthread_mutex_unlock(&gammu_lock);
+    if (!used || !idx || !j->items)
         goto done;
-    }
-    GSM_Error err = GSM_LinkSMS(GSM_GetGlobalDebug(), in, out, TRUE);
-    if (err != ERR_NONE) {
-        pthread_mutex_unlock(&gammu_lock);
-        gw_log(LOG_WARN, m->route, "linking inbox parts: %s", GSM_ErrorString(err));
-        goto done;
-    }
-    for (int k = 0; out[k]; k++) {
-        GSM_MultiSMSMessage *ms = out[k];
-        GSM_SMSMessage *s0 = &ms->SMS[0];
-        if (ms->Number < 1)
+    pthread_mutex_lock(&gammu_lock);         /* decoding: libgammu's helpers */
+    for (int k = 0; k < n; k++) {
+        GSM_SMSMessage *s = &all[k];
+        if (used[k])
             continue;
-        if (s0->PDU != SMS_Deliver && s0->PDU != SMS_Status_Report)
-            continue;                    /* outbox, drafts: not ours to take */
-        if (s0->PDU == SMS_Deliver && s0->UDH.Type != UDH_NoUDH &&
-            s0->UDH.AllParts > ms->Number) {
-            gw_log(LOG_DEBUG, m->route, "holding back %d of %d parts until the rest arrive",
-                   ms->Number, s0->UDH.AllParts);
-            continue;
-        }
+        used[k] = 1;
         inbound_item *it = &j->items[j->nitems];
         memset(it, 0, sizeof *it);
-        it->parts = malloc((size_t)ms->Number * sizeof *it->parts);
-        if (!it->parts)
-            continue;
-        memcpy(it->parts, ms->SMS, (size_t)ms->Number * sizeof *it->parts);
-        it->nparts = ms->Number;
-        if (s0->PDU == SMS_Status_Report) {
-            int st = s0->DeliveryStatus;
+        if (s->PDU == SMS_Status_Report) {
+            int st = s->DeliveryStatus;
+            char key[96];
+            snprintf(key, sizeof key, "r|%d|%d|%d", s->Folder, s->Location, s->MessageReference);
+            held *h = held_find(m, key);
             it->is_report = 1;
-            it->ref = s0->MessageReference;
+            it->ref = s->MessageReference;
             it->delivered = st < 0x20 ? 1 : (st & 0x40) ? 0 : -1;
+            it->last_chance = !h || ++h->polls >= REPORT_POLLS;
             snprintf(it->detail, sizeof it->detail, "TP-ST 0x%02x", (unsigned)st);
-            it->at_ms = dt_ms(&s0->DateTime, now_ms);
-        } else {
-            char raw[(GSM_MAX_NUMBER_LENGTH + 1) * 3 + 1];
-            EncodeUTF8(raw, s0->Number);
-            it->text = decode_text(ms);
-            it->at_ms = dt_ms(&s0->DateTime, now_ms);
-            char canon[PHONE_MAX], perr[128];
-            it->from = strdup(phone_normalize(raw, 1, canon, perr, sizeof perr) == 0 ? canon : raw);
-            if (!it->text || !it->from) {
-                free(it->text);
-                free(it->from);
-                free(it->parts);
+            it->at_ms = dt_ms(&s->DateTime, now_ms);
+            it->to = number_of(s);
+            idx[0] = k;
+            if (!it->to || item_parts(it, all, idx, 1) < 0) {
+                items_clear(it);
                 continue;
             }
+            j->nitems++;
+            continue;
+        }
+        if (s->PDU != SMS_Deliver)
+            continue;                    /* outbox, drafts: not ours to take */
+        /* Each part goes to the gateway on its own: the parts of a long
+         * reply wait in Redis, not on the SIM, whatever order they come in. */
+        idx[0] = k;
+        if (item_parts(it, all, idx, 1) < 0 || item_part(it, s, now_ms) < 0) {
+            items_clear(it);
+            continue;
         }
         j->nitems++;
     }
     pthread_mutex_unlock(&gammu_lock);
+    held_sweep(m);
     j->rc = 0;
 
 done:
-    if (out)
-        for (int k = 0; out[k]; k++)
-            free(out[k]);                /* malloc'd by GSM_LinkSMS */
-    free(out);
-    for (int k = 0; k < n; k++)
-        free(in[k]);
-    free(in);
+    free(idx);
+    free(used);
+    free(all);
     free(cur);
 }
 
 static void delete_items(modem *m, job *j)
 {
     int failed = 0;
-    pthread_mutex_lock(&gammu_lock);
+    IO_LOCK(m);
     for (int i = 0; i < j->nitems; i++)
-        for (int p = 0; p < j->items[i].nparts; p++) {
+        for (int p = 0; j->items[i].stored && p < j->items[i].nparts; p++) {
             /* a copy: the dummy driver rewrites Location in place */
             GSM_SMSMessage one = j->items[i].parts[p];
             GSM_Error err = GSM_DeleteSMS(m->sm, &one);
@@ -775,7 +955,7 @@ static void delete_items(modem *m, job *j)
                     m->need_reconnect = 1;
             }
         }
-    pthread_mutex_unlock(&gammu_lock);
+    IO_UNLOCK(m);
     j->rc = failed ? -1 : 0;
 }
 
@@ -831,12 +1011,26 @@ static void *modem_main(void *arg)
             if (rc == 0) {
                 m->connected = 1;
                 m->backoff_ms = m->rmin;
-                gw_log(LOG_INFO, m->route, "modem connected");
+                m->fail_streak = 0;
+                if (m->quarantined)
+                    gw_log(LOG_INFO, m->route, "modem answers again: taken back from quarantine");
+                m->quarantined = 0;
+                gw_log(LOG_INFO, m->route, "modem connected: IMEI %s, IMSI %s, operator %s, "
+                       "signal %d%%", *m->imei ? m->imei : "?", *m->imsi ? m->imsi : "?",
+                       *m->op ? m->op : "?", m->signal);
             } else {
-                gw_log(LOG_WARN, m->route, "modem connection failed: %s; retrying in %d ms",
-                       m->last_error, m->backoff_ms);
+                m->fail_streak++;
+                if (m->fail_streak >= m->quarantine_after && !m->quarantined) {
+                    m->quarantined = 1;
+                    m->backoff_ms = m->rmax;
+                    gw_log(LOG_ERROR, m->route, "modem quarantined after %d failed recoveries (%s); "
+                           "probing it every %d ms", m->fail_streak, m->last_error, m->rmax);
+                } else if (!m->quarantined) {
+                    gw_log(LOG_WARN, m->route, "modem connection failed: %s; retrying in %d ms",
+                           m->last_error, m->backoff_ms);
+                }
                 schedule_reconnect_locked(m);
-                fail_queue_locked(m, "modem not connected");
+                fail_queue_locked(m, m->quarantined ? "modem quarantined" : "modem not connected");
             }
             continue;
         }
@@ -852,9 +1046,12 @@ static void *modem_main(void *arg)
                 job_finish_locked(m, j);
                 continue;
             }
+            m->busy = 1;
+            m->progress_ms = mono_ms();
             pthread_mutex_unlock(&m->qlock);
             run_job(m, j);
             pthread_mutex_lock(&m->qlock);
+            m->busy = 0;
             job_finish_locked(m, j);
         } else if (m->connected && now >= m->next_signal) {
             pthread_mutex_unlock(&m->qlock);
@@ -915,6 +1112,9 @@ static int gammu_open(prov_route *r, const config_setting_t *opts, char *err, si
     m->rmin = (int)cfg_int(opts, gammu_keys, "reconnect_min_ms");
     m->rmax = (int)cfg_int(opts, gammu_keys, "reconnect_max_ms");
     m->poll_ms = (int)cfg_int(opts, gammu_keys, "poll_interval_ms");
+    m->multipart_timeout = (int)cfg_int(opts, gammu_keys, "multipart_timeout");
+    m->health_ms = (int)cfg_int(opts, gammu_keys, "health_interval_ms");
+    m->quarantine_after = (int)cfg_int(opts, gammu_keys, "quarantine_after");
     if (!m->model || !m->connection || !m->device || !m->smsc) {
         snprintf(err, errlen, "route '%s': out of memory", r->name);
         modem_free(m);
@@ -939,6 +1139,7 @@ static int gammu_open(prov_route *r, const config_setting_t *opts, char *err, si
     }
     m->backoff_ms = m->rmin;
     m->signal = -1;
+    m->registered = -1;
     m->last_poll = -1;
 
     pthread_condattr_t ca;
@@ -1030,8 +1231,10 @@ static int gammu_poll(prov_route *r, const prov_inbound_cb *cb)
     j->kind = JOB_POLL;
     j->deadline = now + route_timeout_ms(r);
     int started = 0;
-    if (job_run(m, j, &started) != 1) {
-        job_free(j);          /* -1: never posted; 0: already given away */
+    int jr = job_run(m, j, &started);
+    if (jr != 1) {
+        if (jr < 0)
+            job_free(j);      /* never posted; 0: job_run or the modem thread frees it */
         return -1;
     }
     /* rc -1 with some items: deliver what was read, report the error */
@@ -1041,21 +1244,29 @@ static int gammu_poll(prov_route *r, const prov_inbound_cb *cb)
     if (j->nitems)
         gw_log(LOG_INFO, r->name, "inbox: %d message(s), %d status report(s)",
                j->nitems - reports, reports);
+    int stored = 0;
     for (int i = 0; i < j->nitems; i++) {
-        const inbound_item *it = &j->items[i];
+        inbound_item *it = &j->items[i];
         if (it->is_report) {
-            prov_report rep = { .ref = it->ref, .delivered = it->delivered,
-                                .detail = it->detail, .at_ms = it->at_ms };
-            if (cb && cb->report)
-                cb->report(r->name, &rep, cb->ud);
+            prov_report rep = { .ref = it->ref, .to = it->to, .delivered = it->delivered,
+                                .detail = it->detail, .at_ms = it->at_ms,
+                                .last_chance = it->last_chance };
+            it->stored = cb && cb->report ? cb->report(r->name, &rep, cb->ud) == 0 : 0;
         } else {
-            prov_inbound in = { .from = it->from, .text = it->text,
-                                .received_ms = it->at_ms };
-            if (cb && cb->message)
-                cb->message(r->name, &in, cb->ud);
+            prov_inbound in = { .from = it->from, .text = it->text, .received_ms = it->at_ms,
+                                .identity = it->identity, .part = it->part, .parts = it->nparts_msg,
+                                .concat_key = it->concat_key,
+                                .part_timeout_ms = (long long)m->multipart_timeout * 1000 };
+            it->stored = cb && cb->message ? cb->message(r->name, &in, cb->ud) == 0 : 0;
+            if (it->stored) {
+                pthread_mutex_lock(&m->qlock);
+                m->n_received++;
+                pthread_mutex_unlock(&m->qlock);
+            }
         }
+        stored += it->stored;
     }
-    if (j->nitems == 0) {
+    if (stored == 0) {
         job_free(j);
         return rc < 0 ? -1 : 0;
     }
@@ -1084,19 +1295,34 @@ static void gammu_health(prov_route *r, prov_health *h)
     modem *m = r->priv;
     long long now = mono_ms();
     pthread_mutex_lock(&m->qlock);
-    h->up = m->connected;
+    int stalled = stalled_locked(m, now);
+    h->up = m->connected && !stalled && m->registered != 0;
     h->signal_percent = m->connected ? m->signal : -1;
-    if (m->connected)
+    if (m->connected && stalled)
+        snprintf(h->state, sizeof h->state, "not answering for %llds",
+                 (now - m->progress_ms) / 1000);
+    else if (m->connected && m->registered == 0)
+        snprintf(h->state, sizeof h->state, "no network registration");
+    else if (m->connected)
         snprintf(h->state, sizeof h->state, "connected");
     else if (m->connecting)
-        snprintf(h->state, sizeof h->state, "connecting");
+        snprintf(h->state, sizeof h->state, "%s", m->quarantined ? "quarantined, probing"
+                                                                  : "connecting");
     else
     {
         long long in_s = (m->next_attempt - now + 999) / 1000;
         int secs = in_s < 0 ? 0 : in_s > 99999 ? 99999 : (int)in_s;
-        /* state is 64 bytes: keep the start of the error */
-        snprintf(h->state, sizeof h->state, "reconnecting in %ds: %.36s", secs, m->last_error);
+        snprintf(h->state, sizeof h->state, "%s in %ds", m->quarantined
+                 ? "quarantined, next probe" : "reconnecting", secs);
     }
+    snprintf(h->device_id, sizeof h->device_id, "%s", m->imei);
+    snprintf(h->imsi, sizeof h->imsi, "%s", m->imsi);
+    snprintf(h->operator_name, sizeof h->operator_name, "%s", m->op);
+    h->registered = m->connected ? m->registered : -1;
+    h->sent = m->n_sent;
+    h->failed = m->n_failed;
+    h->received = m->n_received;
+    snprintf(h->last_error, sizeof h->last_error, "%s", m->last_error);
     pthread_mutex_unlock(&m->qlock);
 }
 

@@ -38,6 +38,11 @@
  *   - poll_inbound(): deliver received messages and status reports through
  *     the callbacks; called from the gateway's inbound thread only, on the
  *     route's poll interval. Drivers without PROV_CAP_INBOUND leave it NULL.
+ *     A callback returns 0 once the item is stored durably; only then may
+ *     the driver delete it at the provider (a modem's storage), so nothing
+ *     is lost between the two. A driver that can tell two copies of one
+ *     message apart from two messages gives each an `identity`: the
+ *     gateway stores one message per identity.
  *
  * Ownership: the gateway owns prov_msg and prov_result; strings in prov_msg
  * are valid during the call only. The driver owns route->priv. */
@@ -104,20 +109,31 @@ typedef struct prov_result {
 /* Something a route received. */
 typedef struct prov_inbound {
     const char *from;         /* canonical number when it could be normalised */
-    const char *text;         /* UTF-8, parts joined */
+    const char *text;         /* UTF-8: the whole text, or this part's */
     long long received_ms;
+    const char *identity;     /* same for every copy of this SMS (part); NULL: none */
+    /* One part of a concatenated SMS (parts > 1): the gateway keeps the
+     * parts in Redis and stores the message once all `parts` arrived, or
+     * with what arrived part_timeout_ms after the first (flagged partial). */
+    int part, parts;          /* 1-based part and count; parts 0 or 1: whole */
+    const char *concat_key;   /* the same for every part of one message */
+    long long part_timeout_ms;
 } prov_inbound;
 
 typedef struct prov_report {
     int ref;                  /* message reference the report is about */
+    const char *to;           /* the recipient it names (canonical), or NULL */
+    int last_chance;          /* 1: the driver will not offer it again, so a
+                                 report matching nothing must be kept now */
     int delivered;            /* 1 delivered, 0 failed, -1 still pending */
     const char *detail;       /* e.g. "TP-ST 0x00" */
     long long at_ms;
 } prov_report;
 
 typedef struct prov_inbound_cb {
-    void (*message)(const char *route, const prov_inbound *m, void *ud);
-    void (*report)(const char *route, const prov_report *r, void *ud);
+    /* each returns 0 when stored, -1 when not (the driver keeps the item) */
+    int (*message)(const char *route, const prov_inbound *m, void *ud);
+    int (*report)(const char *route, const prov_report *r, void *ud);
     void *ud;
 } prov_inbound_cb;
 
@@ -125,6 +141,13 @@ typedef struct prov_health {
     int up;                   /* 1 when the route can send now */
     int signal_percent;       /* -1 when unknown */
     char state[64];           /* "connected", "reconnecting in 8s", ... */
+    /* optional (a driver that does not know leaves them "" / -1 / 0): */
+    char device_id[32];       /* what the device is known by: a modem's IMEI */
+    char imsi[32];            /* the SIM */
+    char operator_name[64];
+    int registered;           /* network registration: 1, 0, or -1 unknown */
+    long long sent, failed, received;   /* since the route opened */
+    char last_error[128];
 } prov_health;
 
 typedef struct prov_route prov_route;

@@ -28,7 +28,7 @@
 #define GROUP           "herald"
 #define RECLAIMER       "reclaimer"
 #define INBOUND_MAXLEN  "1000000"
-#define CMD_MAX         48        /* arguments of the longest command */
+#define CMD_MAX         64        /* arguments of the longest command */
 #define PIPE_CHUNK      256       /* commands per pipeline round */
 #define RECLAIM_PAGE    200       /* XPENDING page size */
 
@@ -178,7 +178,8 @@ static void cmd_ll(cmd *c, long long v) { cmd_fmt(c, "%lld", v); }
 typedef enum {
     K_MSG, K_IDEM, K_LANE_URGENT, K_LANE_BULK, K_SCHED, K_DEAD,
     K_UNCERTAIN, K_INBOUND, K_STATS, K_GW,
-    K_PACE, K_CAP, K_ROUTEDAY, K_PACED, K_ROUTES
+    K_PACE, K_CAP, K_ROUTEDAY, K_PACED, K_ROUTES,
+    K_REPORT, K_UNMATCHED, K_INSEEN, K_MODEMS, K_INPARTS, K_INDUE
 } key_kind;
 
 /* "{prefix}:" + name + suffix. Kinds whose name ends in ':' take a suffix. */
@@ -198,6 +199,12 @@ static const char *const key_kinds[] = {
     [K_ROUTEDAY]    = "routeday:",
     [K_PACED]       = "paced:",
     [K_ROUTES]      = "routes",
+    [K_REPORT]      = "ref:",
+    [K_UNMATCHED]   = "reports:unmatched",
+    [K_INSEEN]      = "inseen:",
+    [K_MODEMS]      = "modems",
+    [K_INPARTS]     = "inparts:",
+    [K_INDUE]       = "inparts:due",
 };
 
 static void key_push(cmd *c, const queue *q, key_kind k, const char *suffix)
@@ -1919,4 +1926,285 @@ int queue_routes_get(queue *q, json_t **out)
     freeReplyObject(r);
     *out = o;
     return 0;
+}
+
+/* ---- delivery reports ------------------------------------------------ */
+
+#define UNMATCHED_MAXLEN "100000"
+
+/* "<route>:<to>:<ref>": the suffix of a part's index key. */
+static void ref_suffix(char *buf, size_t len, const char *route, const char *to, int ref)
+{
+    snprintf(buf, len, "%s:%s:%d", route, to, ref);
+}
+
+int queue_dlr_index(queue *q, const char *route, const char *to, const char *refs,
+                    const char *msg_id, long long window_ms, long long now_ms)
+{
+    clearerr_q(q);
+    if (!refs || !*refs || !route || !to || !msg_id)
+        return 0;
+    int refv[QUEUE_DLR_MAX_PARTS], n = 0;
+    for (const char *p = refs; *p && n < QUEUE_DLR_MAX_PARTS; ) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        refv[n++] = (int)v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            break;
+    }
+    if (n == 0)
+        return 0;
+    cmd c;
+    cmd_script(&c, q, QSCRIPT_DLR_INDEX, n);
+    for (int i = 0; i < n; i++) {
+        char suf[200];
+        ref_suffix(suf, sizeof suf, route, to, refv[i]);
+        key_push(&c, q, K_REPORT, suf);
+    }
+    cmd_str(&c, msg_id);
+    cmd_ll(&c, window_ms);
+    cmd_ll(&c, now_ms);
+    redisReply *r = run_script(q, &c, QSCRIPT_DLR_INDEX);
+    cmd_free(&c);
+    return code_reply(q, r, "dlr_index");
+}
+
+int queue_dlr_report(queue *q, const char *route, const char *to, int ref, int delivered,
+                     const char *detail, int keep_unmatched, long long now_ms,
+                     queue_dlr_result *res)
+{
+    clearerr_q(q);
+    memset(res, 0, sizeof *res);
+    char suf[200];
+    ref_suffix(suf, sizeof suf, route, to ? to : "", ref);
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "GET");
+    key_push(&c, q, K_REPORT, suf);
+    redisReply *r = run(q, &c, "GET ref");
+    cmd_free(&c);
+    int rc = check(q, r, "looking up a reference");
+    if (rc)
+        return rc;
+    char id[QUEUE_ID_MAX] = "";
+    int part = 0;
+    if (rstr(r) && sscanf(r->str, "%39s %d", id, &part) == 2 && valid_id(id, strlen(id))) {
+        freeReplyObject(r);
+        cmd_script(&c, q, QSCRIPT_DLR_REPORT, 3);
+        key_push(&c, q, K_MSG, id);
+        key_push(&c, q, K_STATS, NULL);
+        key_push(&c, q, K_UNCERTAIN, NULL);
+        cmd_ll(&c, part);
+        cmd_str(&c, delivered > 0 ? "D" : delivered == 0 ? "F" : "P");
+        cmd_str(&c, detail ? detail : "");
+        cmd_ll(&c, now_ms);
+        cmd_str(&c, route);
+        cmd_str(&c, id);
+        r = run_script(q, &c, QSCRIPT_DLR_REPORT);
+        cmd_free(&c);
+        rc = check(q, r, "dlr_report");
+        if (rc)
+            return rc;
+        if (is_arr(r, 2) && r->element[0]->type == REDIS_REPLY_INTEGER &&
+            r->element[0]->integer == 0 && rstr(r->element[1])) {
+            res->matched = 1;
+            res->part = part;
+            snprintf(res->id, sizeof res->id, "%s", id);
+            snprintf(res->status, sizeof res->status, "%s", r->element[1]->str);
+            freeReplyObject(r);
+            return 0;
+        }
+        freeReplyObject(r);
+        /* the record expired or lost the part: keep the report as unmatched */
+    } else {
+        freeReplyObject(r);
+    }
+    if (!keep_unmatched)
+        return 0;
+    cmd cs[2];
+    redisReply *out[2];
+    char ctr[128];
+    snprintf(ctr, sizeof ctr, "report_unmatched:-:%s", route);
+    cmd_init(&cs[0]);
+    cmd_str(&cs[0], "XADD");
+    key_push(&cs[0], q, K_UNMATCHED, NULL);
+    cmd_str(&cs[0], "MAXLEN"); cmd_str(&cs[0], "~"); cmd_str(&cs[0], UNMATCHED_MAXLEN);
+    cmd_str(&cs[0], "*");
+    cmd_str(&cs[0], "route"); cmd_str(&cs[0], route);
+    cmd_str(&cs[0], "to"); cmd_str(&cs[0], to ? to : "");
+    cmd_str(&cs[0], "ref"); cmd_ll(&cs[0], ref);
+    cmd_str(&cs[0], "status"); cmd_str(&cs[0], delivered > 0 ? "delivered" : delivered == 0 ? "failed" : "pending");
+    cmd_str(&cs[0], "detail"); cmd_str(&cs[0], detail ? detail : "");
+    cmd_str(&cs[0], "at"); cmd_ll(&cs[0], now_ms);
+    cmd_init(&cs[1]);
+    cmd_str(&cs[1], "HINCRBY");
+    key_push(&cs[1], q, K_STATS, NULL);
+    cmd_str(&cs[1], ctr);
+    cmd_str(&cs[1], "1");
+    rc = pipeline(q, cs, NULL, 2, out, "unmatched report");
+    for (int i = 0; i < 2; i++) {
+        cmd_free(&cs[i]);
+        if (out[i] && out[i]->type == REDIS_REPLY_ERROR && !rc)
+            rc = reply_error(q, out[i], "unmatched report");
+        if (out[i])
+            freeReplyObject(out[i]);
+    }
+    return rc;
+}
+
+/* ---- inbound, once ---------------------------------------------------- */
+
+/* 128 bits of FNV-1a (two seeds) as 32 hex digits: the identity of an
+ * inbound message, short enough for a key, without a crypto dependency. */
+static void identity_hash(const char *s, char out[33])
+{
+    unsigned long long h1 = 0xcbf29ce484222325ULL, h2 = 0x84222325cbf29ce4ULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        h1 = (h1 ^ *p) * 0x100000001b3ULL;
+        h2 = (h2 ^ *p) * 0x100000001b3ULL;
+        h2 ^= h2 >> 29;
+    }
+    snprintf(out, 33, "%016llx%016llx", h1, h2);
+}
+
+/* ---- devices ----------------------------------------------------------- */
+
+int queue_modem_publish(queue *q, const char *id, const char *json, const char *stale_id)
+{
+    clearerr_q(q);
+    cmd cs[2];
+    redisReply *out[2];
+    int n = 0;
+    cmd_init(&cs[n]);
+    cmd_str(&cs[n], "HSET");
+    key_push(&cs[n], q, K_MODEMS, NULL);
+    cmd_str(&cs[n], id);
+    cmd_str(&cs[n], json);
+    n++;
+    if (stale_id && *stale_id && strcmp(stale_id, id) != 0) {
+        cmd_init(&cs[n]);
+        cmd_str(&cs[n], "HDEL");
+        key_push(&cs[n], q, K_MODEMS, NULL);
+        cmd_str(&cs[n], stale_id);
+        n++;
+    }
+    int rc = pipeline(q, cs, NULL, (size_t)n, out, "modem publish");
+    for (int i = 0; i < n; i++) {
+        cmd_free(&cs[i]);
+        if (out[i] && out[i]->type == REDIS_REPLY_ERROR && !rc)
+            rc = reply_error(q, out[i], "modem publish");
+        if (out[i])
+            freeReplyObject(out[i]);
+    }
+    return rc;
+}
+
+int queue_modem_list(queue *q, json_t **out)
+{
+    clearerr_q(q);
+    *out = NULL;
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "HGETALL");
+    key_push(&c, q, K_MODEMS, NULL);
+    redisReply *r = run(q, &c, "HGETALL modems");
+    cmd_free(&c);
+    int rc = check(q, r, "listing modems");
+    if (rc)
+        return rc;
+    json_t *o = json_object();
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        if (!rstr(r->element[i]) || !rstr(r->element[i + 1]))
+            continue;
+        json_t *v = json_loads(r->element[i + 1]->str, 0, NULL);
+        if (v)
+            json_object_set_new(o, r->element[i]->str, v);
+    }
+    freeReplyObject(r);
+    *out = o;
+    return 0;
+}
+
+/* ---- inbound, part by part ---------------------------------------------- */
+
+int queue_inbound_part(queue *q, const char *route, const char *from, const char *text,
+                       long long received_ms, const char *identity, const char *concat_key,
+                       int part, int parts, long long window_ms, long long timeout_ms,
+                       long long now_ms, int *duplicate, int *stored)
+{
+    clearerr_q(q);
+    *duplicate = *stored = 0;
+    char h[33], member[33];
+    identity_hash(identity ? identity : "", h);
+    identity_hash(concat_key ? concat_key : "", member);
+    cmd c;
+    cmd_script(&c, q, QSCRIPT_INBOUND_PART, 4);
+    key_push(&c, q, K_INSEEN, h);
+    key_push(&c, q, K_INPARTS, member);
+    key_push(&c, q, K_INDUE, NULL);
+    key_push(&c, q, K_INBOUND, NULL);
+    cmd_ll(&c, window_ms);
+    cmd_str(&c, INBOUND_MAXLEN);
+    cmd_str(&c, route);
+    cmd_str(&c, from);
+    cmd_str(&c, text);
+    cmd_ll(&c, received_ms);
+    cmd_ll(&c, part);
+    cmd_ll(&c, parts < 1 ? 1 : parts);
+    cmd_ll(&c, now_ms + timeout_ms);
+    cmd_str(&c, member);
+    redisReply *r = run_script(q, &c, QSCRIPT_INBOUND_PART);
+    cmd_free(&c);
+    int rc = check(q, r, "inbound_part");
+    if (rc)
+        return rc;
+    if (!is_arr(r, 2) || r->element[0]->type != REDIS_REPLY_INTEGER) {
+        rc = proto_error(q, "inbound_part");
+    } else {
+        *duplicate = r->element[0]->integer == 1;
+        *stored = rstr(r->element[1]) && strcmp(r->element[1]->str, "stored") == 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int queue_inbound_sweep(queue *q, long long now_ms, int *flushed)
+{
+    clearerr_q(q);
+    *flushed = 0;
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "ZRANGEBYSCORE");
+    key_push(&c, q, K_INDUE, NULL);
+    cmd_str(&c, "-inf");
+    cmd_ll(&c, now_ms);
+    cmd_str(&c, "LIMIT"); cmd_str(&c, "0"); cmd_str(&c, "50");
+    redisReply *r = run(q, &c, "ZRANGEBYSCORE inparts:due");
+    cmd_free(&c);
+    int rc = check(q, r, "inbound sweep");
+    if (rc)
+        return rc;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && rc == 0; i++) {
+        if (!rstr(r->element[i]))
+            continue;
+        cmd_script(&c, q, QSCRIPT_INBOUND_FLUSH, 3);
+        key_push(&c, q, K_INPARTS, r->element[i]->str);
+        key_push(&c, q, K_INDUE, NULL);
+        key_push(&c, q, K_INBOUND, NULL);
+        cmd_str(&c, r->element[i]->str);
+        cmd_str(&c, INBOUND_MAXLEN);
+        redisReply *f = run_script(q, &c, QSCRIPT_INBOUND_FLUSH);
+        cmd_free(&c);
+        rc = check(q, f, "inbound flush");
+        if (rc == 0) {
+            if (f->type == REDIS_REPLY_INTEGER && f->integer == 1)
+                (*flushed)++;
+            freeReplyObject(f);
+        }
+    }
+    freeReplyObject(r);
+    return rc;
 }

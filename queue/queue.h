@@ -14,6 +14,12 @@
  *   {p}:gw:<instance>   string  lease of a running gateway instance
  *   (the survey's keys -- contacts, opt-out, runs, replies -- are spelled
  *   in queue/survey.c; see queue/survey.h)
+ *   {p}:ref:<route>:<to>:<mr>  string  a sent part's reference -> "<id> <part>"
+ *   {p}:reports:unmatched stream  status reports that matched no message
+ *   {p}:inseen:<hash>   string  identity of an inbound message already stored
+ *   {p}:modems          hash    device id (IMEI) -> JSON health, as last published
+ *   {p}:inparts:<hash>  hash    the parts of one multipart inbound SMS so far
+ *   {p}:inparts:due     zset    those, by when to store them incomplete
  * Streams are read by the consumer group "herald". Every state change of a
  * message is one Lua script, so a record, its stream entry and its
  * idempotency key change together or not at all.
@@ -247,5 +253,55 @@ int queue_stats(queue *q, long long now_ms, json_t **out);
 /* Adds an inbound SMS to {p}:inbound. */
 int queue_inbound_add(queue *q, const char *route, const char *from,
                       const char *text, long long received_ms);
+
+/* Stores one part of an inbound SMS (a whole one is part 1 of 1). A part
+ * whose `identity` was seen within window_ms is a copy: *duplicate = 1,
+ * nothing written. Parts of one message share `concat_key`; they wait in
+ * Redis (across polls and restarts) until all `parts` are there, then the
+ * joined message goes onto {p}:inbound (*stored = 1). */
+int queue_inbound_part(queue *q, const char *route, const char *from, const char *text,
+                       long long received_ms, const char *identity, const char *concat_key,
+                       int part, int parts, long long window_ms, long long timeout_ms,
+                       long long now_ms, int *duplicate, int *stored);
+/* Stores, flagged partial, the multipart messages whose timeout (the
+ * timeout_ms of their first part) has passed. *flushed gets the count. */
+int queue_inbound_sweep(queue *q, long long now_ms, int *flushed);
+
+/* ---- devices ------------------------------------------------------------ */
+
+/* Publishes one device's health (JSON text) under `id` (a modem's IMEI) in
+ * {p}:modems, and removes `stale_id` (the id it had before, e.g. while its
+ * IMEI was unknown; NULL for none). */
+int queue_modem_publish(queue *q, const char *id, const char *json, const char *stale_id);
+/* Every published device as {id: object}. Caller decrefs. */
+int queue_modem_list(queue *q, json_t **out);
+
+/* ---- delivery reports ------------------------------------------------ */
+
+#define QUEUE_DLR_MAX_PARTS 50
+
+/* Indexes each part of a sent message by (route, recipient, reference) for
+ * window_ms, so its status report finds it. refs as recorded ("12,13,14").
+ * A later part with the same triple replaces the entry (references wrap at
+ * 256). Returns 0 or a QUEUE_ERR_*. */
+int queue_dlr_index(queue *q, const char *route, const char *to, const char *refs,
+                    const char *msg_id, long long window_ms, long long now_ms);
+
+typedef struct queue_dlr_result {
+    int matched;              /* 0: kept in {p}:reports:unmatched and counted */
+    int part;                 /* 1-based part it matched */
+    char id[QUEUE_ID_MAX];
+    char status[16];          /* the message's status after the report */
+} queue_dlr_result;
+
+/* Applies a status report (delivered 1, failed 0, pending -1) to the part
+ * it belongs to: the message becomes `delivered` when every part is,
+ * `failed` when any part failed, with timeline entries. A report matching
+ * nothing is kept and counted (counter report_unmatched:-:<route>) when
+ * keep_unmatched is 1; with 0 nothing is written (res->matched = 0), so the
+ * caller can try again once the sending worker has indexed the parts. */
+int queue_dlr_report(queue *q, const char *route, const char *to, int ref, int delivered,
+                     const char *detail, int keep_unmatched, long long now_ms,
+                     queue_dlr_result *res);
 
 #endif

@@ -364,6 +364,111 @@ static const char lua_pace_backoff[] =
 "end\n"
 "return 0\n";
 
+/* DLR_INDEX (one key per part: route, recipient and reference -> part)
+ * KEYS: the index keys, one per part, in part order
+ * ARGV: 1 msg id, 2 window ms, 3 now
+ * Each key holds "<id> <part>"; a later send with the same route,
+ * recipient and reference replaces it (references wrap at 256).
+ * Returns {0}. */
+static const char lua_dlr_index[] =
+"for i, k in ipairs(KEYS) do\n"
+"  redis.call('SET', k, ARGV[1] .. ' ' .. i, 'PX', ARGV[2])\n"
+"end\n"
+"return {0}\n";
+
+/* DLR_REPORT (a status report matched to one part of a message)
+ * KEYS: 1 record, 2 stats, 3 uncertain
+ * ARGV: 1 part (1-based), 2 outcome D|F|P, 3 detail, 4 now, 5 route, 6 msg id
+ * The record's field `dlr` holds one character per part: '.' no report
+ * yet, 'P' pending, 'D' delivered, 'F' failed. All parts D -> `delivered`;
+ * any F -> `failed`. A report for a part already final changes nothing.
+ * Returns {0, status after} or {-3, why}. */
+static const char lua_dlr_report[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
+"local r = redis.call('HMGET', KEYS[1], 'status', 'parts', 'family', 'dlr')\n"
+"if not r[1] then return {-3, 'no such message'} end\n"
+"local n = tonumber(r[2]) or 1\n"
+"if n < 1 then n = 1 end\n"
+"local p = tonumber(ARGV[1]) or 0\n"
+"if p < 1 or p > n then return {-3, 'no part ' .. ARGV[1]} end\n"
+"local d = r[4]\n"
+"if not d or #d ~= n then d = string.rep('.', n) end\n"
+"local cur = string.sub(d, p, p)\n"
+"if cur == 'D' or cur == 'F' then return {0, r[1]} end\n"
+"d = string.sub(d, 1, p - 1) .. ARGV[2] .. string.sub(d, p + 1)\n"
+"redis.call('HSET', KEYS[1], 'dlr', d)\n"
+"local word = ({D='delivered', F='failed', P='pending'})[ARGV[2]] or ARGV[2]\n"
+"tl(KEYS[1], ARGV[4], 'report', 'part ' .. p .. '/' .. n .. ' ' .. word .. ' (' .. ARGV[3] .. ')')\n"
+"local st = r[1]\n"
+"local ctr = (r[3] or '') .. ':' .. ARGV[5]\n"
+"if st == 'sent' or st == 'uncertain' or st == 'delivered' then\n"
+"  local new = nil\n"
+"  if ARGV[2] == 'F' then new = 'failed'\n"
+"  elseif not string.find(d, '[^D]') then new = 'delivered' end\n"
+"  if new and new ~= st then\n"
+"    redis.call('HSET', KEYS[1], 'status', new)\n"
+"    if st == 'uncertain' then redis.call('ZREM', KEYS[3], ARGV[6]) end\n"
+"    tl(KEYS[1], ARGV[4], new, 'status report' .. (n > 1 and 's for all parts' or ''))\n"
+"    redis.call('HINCRBY', KEYS[2], new .. ':' .. ctr, 1)\n"
+"    st = new\n"
+"  end\n"
+"end\n"
+"return {0, st}\n";
+
+/* INBOUND_PART (one part of an inbound SMS; a whole SMS is part 1 of 1)
+ * KEYS: 1 seen key of this part, 2 parts hash, 3 due zset, 4 inbound stream
+ * ARGV: 1 window ms, 2 maxlen, 3 route, 4 from, 5 text, 6 at, 7 part,
+ *       8 parts, 9 deadline ms, 10 due member
+ * A part seen within the window (another copy) changes nothing. The parts
+ * hash holds p<i> = text and route, from, at, n; when all n are there the
+ * message goes onto the stream and the hash is deleted.
+ * Returns {1, ''} for a copy, {0, 'waiting'} or {0, 'stored'}. */
+static const char lua_inbound_part[] =
+"if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return {1, ''} end\n"
+"local n = tonumber(ARGV[8]) or 1\n"
+"if n <= 1 then\n"
+"  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'route', ARGV[3],\n"
+"    'from', ARGV[4], 'text', ARGV[5], 'at', ARGV[6], 'partial', '0')\n"
+"  return {0, 'stored'}\n"
+"end\n"
+"redis.call('HSETNX', KEYS[2], 'p' .. ARGV[7], ARGV[5])\n"
+"redis.call('HSETNX', KEYS[2], 'route', ARGV[3])\n"
+"redis.call('HSETNX', KEYS[2], 'from', ARGV[4])\n"
+"redis.call('HSETNX', KEYS[2], 'at', ARGV[6])\n"
+"redis.call('HSETNX', KEYS[2], 'n', ARGV[8])\n"
+"redis.call('PEXPIRE', KEYS[2], ARGV[1])\n"
+"redis.call('ZADD', KEYS[3], 'NX', ARGV[9], ARGV[10])\n"
+"local t = {}\n"
+"for i = 1, n do\n"
+"  local v = redis.call('HGET', KEYS[2], 'p' .. i)\n"
+"  if not v then return {0, 'waiting'} end\n"
+"  t[i] = v\n"
+"end\n"
+"local h = redis.call('HMGET', KEYS[2], 'route', 'from', 'at')\n"
+"redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', 'route', h[1], 'from', h[2],\n"
+"  'text', table.concat(t), 'at', h[3], 'partial', '0')\n"
+"redis.call('DEL', KEYS[2])\n"
+"redis.call('ZREM', KEYS[3], ARGV[10])\n"
+"return {0, 'stored'}\n";
+
+/* INBOUND_FLUSH (a multipart SMS whose parts did not all come in time)
+ * KEYS: 1 parts hash, 2 due zset, 3 inbound stream
+ * ARGV: 1 due member, 2 maxlen
+ * Stores what arrived, in part order, flagged partial. Returns 1, or 0 when
+ * there was nothing (already stored or expired). */
+static const char lua_inbound_flush[] =
+"redis.call('ZREM', KEYS[2], ARGV[1])\n"
+"local h = redis.call('HMGET', KEYS[1], 'route', 'from', 'at', 'n')\n"
+"if not h[4] then return 0 end\n"
+"local t = {}\n"
+"for i = 1, tonumber(h[4]) do\n"
+"  local v = redis.call('HGET', KEYS[1], 'p' .. i)\n"
+"  if v then t[#t + 1] = v end\n"
+"end\n"
+"redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'route', h[1], 'from', h[2],\n"
+"  'text', table.concat(t), 'at', h[3], 'partial', '1')\n"
+"redis.call('DEL', KEYS[1])\n"
+"return 1\n";
+
 const queue_script queue_scripts[QSCRIPT_COUNT] = {
     [QSCRIPT_ENQUEUE]    = { .name = "enqueue",    .src = lua_enqueue },
     [QSCRIPT_BEGIN]      = { .name = "begin_send", .src = lua_begin },
@@ -376,4 +481,8 @@ const queue_script queue_scripts[QSCRIPT_COUNT] = {
     [QSCRIPT_DEAD_RETRY] = { .name = "dead_retry", .src = lua_dead_retry },
     [QSCRIPT_PACE]       = { .name = "pace",       .src = lua_pace },
     [QSCRIPT_PACE_BACKOFF] = { .name = "pace_backoff", .src = lua_pace_backoff },
+    [QSCRIPT_DLR_INDEX]  = { .name = "dlr_index",  .src = lua_dlr_index },
+    [QSCRIPT_DLR_REPORT] = { .name = "dlr_report", .src = lua_dlr_report },
+    [QSCRIPT_INBOUND_PART] = { .name = "inbound_part", .src = lua_inbound_part },
+    [QSCRIPT_INBOUND_FLUSH] = { .name = "inbound_flush", .src = lua_inbound_flush },
 };

@@ -703,6 +703,148 @@ static void test_lease_inbound(queue *q)
     CHECK_INT(RI("XLEN " K("inbound")), 2);
 }
 
+
+/* Sends a 3-part message through the queue and records it `sent` with refs. */
+static void sent3(queue *q, const char *key, const char *refs, char id[QUEUE_ID_MAX])
+{
+    long long now = now_ms();
+    queue_new_msg m = msg(key, LANE_URGENT, now);
+    m.parts = 3;
+    CHECK_INT(enqueue1(q, m, id), 0);
+    queue_entry e[1];
+    int n = 0;
+    CHECK_INT(queue_read_lane(q, LANE_URGENT, "w1", 1, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    queue_job j;
+    CHECK_INT(queue_begin_send(q, &e[0], "w1", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "m1", .refs = refs, .now_ms = now };
+    CHECK_INT(queue_finish(q, &e[0], id, &out), 0);
+    CHECK_INT(queue_dlr_index(q, "m1", "+8613800138000", refs, id, 60000, now), 0);
+}
+
+static void test_dlr(queue *q)
+{
+    char id[QUEUE_ID_MAX], id2[QUEUE_ID_MAX], b[256];
+    queue_dlr_result res;
+    long long now = now_ms();
+    sent3(q, "dlr-1", "7,8,9", id);
+    CHECK(RI("PTTL " K("ref:m1:+8613800138000:8")) > 50000);
+    CHECK_INT(queue_dlr_report(q, "m1", "+8613800138000", 7, 1, "TP-ST 0x00", 1, now, &res), 0);
+    CHECK_INT(res.matched, 1);
+    CHECK_INT(res.part, 1);
+    CHECK_STR(res.id, id);
+    CHECK_STR(res.status, "sent");
+    CHECK_INT(queue_dlr_report(q, "m1", "+8613800138000", 8, -1, "TP-ST 0x20", 1, now, &res), 0);
+    CHECK_STR(res.status, "sent");
+    CHECK_STR(field(q, id, "dlr", b, sizeof b), "DP.");
+    CHECK_INT(queue_dlr_report(q, "m1", "+8613800138000", 8, 1, "TP-ST 0x00", 1, now, &res), 0);
+    CHECK_INT(queue_dlr_report(q, "m1", "+8613800138000", 9, 1, "TP-ST 0x00", 1, now, &res), 0);
+    CHECK_STR(res.status, "delivered");
+    CHECK_STR(field(q, id, "status", b, sizeof b), "delivered");
+    CHECK(timeline_has(q, id, "report", "part 3/3 delivered (TP-ST 0x00)"));
+    CHECK(timeline_has(q, id, "delivered", "status reports for all parts"));
+    /* a repeated final report changes nothing; a later failure neither */
+    CHECK_INT(queue_dlr_report(q, "m1", "+8613800138000", 9, 0, "TP-ST 0x46", 1, now, &res), 0);
+    CHECK_STR(res.status, "delivered");
+    redisReply *r = R("HGET " K("stats") " delivered:rights_notice:m1");
+    CHECK(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "1"));
+    freeReplyObject(r);
+
+    /* same references on another message: the newer one owns them */
+    sent3(q, "dlr-2", "9,10,11", id2);
+    CHECK_INT(queue_dlr_report(q, "m1", "+8613800138000", 10, 0, "TP-ST 0x46", 1, now, &res), 0);
+    CHECK_STR(res.id, id2);
+    CHECK_STR(res.status, "failed");
+    CHECK_STR(field(q, id2, "status", b, sizeof b), "failed");
+    CHECK_INT(queue_dlr_report(q, "m1", "+8613800138000", 9, 1, "TP-ST 0x00", 1, now, &res), 0);
+    CHECK_STR(res.id, id2);
+    CHECK_STR(res.status, "failed");        /* failed stays failed */
+
+    /* another recipient, another route, or an unknown reference: unmatched */
+    CHECK_INT(queue_dlr_report(q, "m1", "+8613800138999", 9, 1, "x", 0, now, &res), 0);
+    CHECK_INT(res.matched, 0);
+    CHECK_INT(RI("EXISTS " K("reports:unmatched")), 0);   /* not kept yet */
+    CHECK_INT(queue_dlr_report(q, "m2", "+8613800138000", 9, 1, "x", 1, now, &res), 0);
+    CHECK_INT(res.matched, 0);
+    CHECK_INT(RI("XLEN " K("reports:unmatched")), 1);
+    r = R("HGET " K("stats") " report_unmatched:-:m2");
+    CHECK(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "1"));
+    freeReplyObject(r);
+    /* bad refs index nothing */
+    CHECK_INT(queue_dlr_index(q, "m1", "+8613800138000", "", id, 60000, now), 0);
+    CHECK_INT(queue_dlr_index(q, "m1", "+8613800138000", "abc", id, 60000, now), 0);
+}
+
+/* The last inbound entry's field `name`, into buf. */
+static const char *last_inbound(const char *name, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    redisReply *r = R("XREVRANGE " K("inbound") " + - COUNT 1");
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        redisReply *f = r->element[0]->element[1];
+        for (size_t i = 0; i + 1 < f->elements; i += 2)
+            if (!strcmp(f->element[i]->str, name))
+                snprintf(buf, len, "%s", f->element[i + 1]->str);
+    }
+    freeReplyObject(r);
+    return buf;
+}
+
+static void test_inbound_parts(queue *q)
+{
+    long long before = RI("XLEN " K("inbound")), now = now_ms();
+    int dup = -1, stored = -1;
+    char b[256];
+    /* part 2 of 2 first, then a copy of it, then part 1 */
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000006", "第二部分", now, "id|77|2|2|第二部分",
+                                 "+8613900000006|77|2", 2, 2, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(dup, 0);
+    CHECK_INT(stored, 0);
+    CHECK_INT(RI("ZCARD " K("inparts:due")), 1);
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000006", "第二部分", now, "id|77|2|2|第二部分",
+                                 "+8613900000006|77|2", 2, 2, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(dup, 1);
+    CHECK_INT(RI("XLEN " K("inbound")), before);
+    CHECK_INT(queue_inbound_part(q, "m2", "+8613900000006", "第一部分", now, "id|77|2|1|第一部分",
+                                 "+8613900000006|77|2", 1, 2, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(dup, 0);
+    CHECK_INT(stored, 1);
+    CHECK_INT(RI("XLEN " K("inbound")), before + 1);
+    CHECK_STR(last_inbound("text", b, sizeof b), "第一部分第二部分");
+    CHECK_STR(last_inbound("route", b, sizeof b), "m1");
+    CHECK_STR(last_inbound("partial", b, sizeof b), "0");
+    CHECK_INT(RI("ZCARD " K("inparts:due")), 0);
+    /* the whole message again, later: every part is a copy */
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000006", "第一部分", now, "id|77|2|1|第一部分",
+                                 "+8613900000006|77|2", 1, 2, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(dup, 1);
+    CHECK_INT(RI("ZCARD " K("inparts:due")), 0);
+    /* a whole SMS: stored at once, once */
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000007", "1121", now, "id|-1|1|1|1121",
+                                 "+8613900000007|-1|1", 1, 1, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(stored, 1);
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000007", "1121", now, "id|-1|1|1|1121",
+                                 "+8613900000007|-1|1", 1, 1, 60000, 30000, now, &dup, &stored), 0);
+    CHECK_INT(dup, 1);
+    CHECK_INT(RI("XLEN " K("inbound")), before + 2);
+    /* 2 of 3 parts, then the timeout: stored with what came, flagged partial */
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000008", "一", now, "id|5|3|1",
+                                 "+8613900000008|5|3", 1, 3, 60000, 1000, now, &dup, &stored), 0);
+    CHECK_INT(queue_inbound_part(q, "m1", "+8613900000008", "三", now, "id|5|3|3",
+                                 "+8613900000008|5|3", 3, 3, 60000, 1000, now, &dup, &stored), 0);
+    int flushed = -1;
+    CHECK_INT(queue_inbound_sweep(q, now + 500, &flushed), 0);
+    CHECK_INT(flushed, 0);
+    CHECK_INT(queue_inbound_sweep(q, now + 1000, &flushed), 0);
+    CHECK_INT(flushed, 1);
+    CHECK_STR(last_inbound("text", b, sizeof b), "一三");
+    CHECK_STR(last_inbound("partial", b, sizeof b), "1");
+    CHECK_INT(RI("XLEN " K("inbound")), before + 3);
+    CHECK_INT(queue_inbound_sweep(q, now + 5000, &flushed), 0);
+    CHECK_INT(flushed, 0);
+}
+
 static void test_noscript_oom_reconnect(queue *q)
 {
     long long now = now_ms();
@@ -827,6 +969,8 @@ int main(void)
     test_stats(q);
     test_block(q);
     test_lease_inbound(q);
+    test_dlr(q);
+    test_inbound_parts(q);
     test_noscript_oom_reconnect(q);
     queue_free(q);
     /* The raw connection was killed with the others: reopen it. */
