@@ -120,7 +120,7 @@ fuzz: deps
 
 # `make bench`: sends per second through the aliyun driver against the
 # provider emulator with 1, 16 and 64 in flight; Redis commands per message.
-bench: bench-providers
+
 bench-providers: deps $(BUILD)/herald $(BUILD)/emulators/provider_emu $(BUILD)/tools/jget
 	@./scripts/bench_providers.sh $(BUILD)
 
