@@ -560,7 +560,7 @@ static int truthy(const char *s, int *v)
     return -1;
 }
 
-static int valid_list_name(const char *s)
+int bulletin_list_name_ok(const char *s)
 {
     if (!*s || strlen(s) > 64)
         return 0;
@@ -711,7 +711,7 @@ int gw_cmd_list(gw_config *cfg, int argc, char **argv)
     if (argc < 3)
         return list_usage();
     const char *sub = argv[1], *list = argv[2];
-    if (!valid_list_name(list))
+    if (!bulletin_list_name_ok(list))
         return die(EXIT_BAD_INPUT, "list name '%s': 1-64 characters without spaces, ':' or braces", list);
     if (strcmp(sub, "import") == 0) {
         if (argc != 4)

@@ -31,6 +31,9 @@ extern const cfg_key gw_bulletin_keys[];
 int gw_cmd_list(gw_config *cfg, int argc, char **argv);
 int gw_cmd_bulletin(gw_config *cfg, int argc, char **argv);
 
+/* A list name is 1-64 bytes without spaces, ':' or braces (CLI and API). */
+int bulletin_list_name_ok(const char *s);
+
 /* What a worker needs to send one bulletin message. */
 typedef struct bulletin_job {
     char *title;
