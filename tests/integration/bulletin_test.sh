@@ -29,6 +29,9 @@ routes = (
   { name = "sms"; driver = "sink"; sink = { file = "$T/sink.jsonl"; }; }
 );
 bulletin = { titles = ["$TITLE", "预防犯罪"]; link_pattern = "https://example.gov.cn/b/{title}/{issue}"; };
+api = { enabled = true; port = 0; admin_token_file = "";
+        tokens = ( { name = "office"; token = "bulletin-token-0123456789"; scopes = [ "bulletin" ]; } );
+        callbacks = ( { route = "mmsc"; secret = "mm7-secret-0123456789"; format = "mm7"; } ); };
 CONF
 H() { "$HERALD" -c "$T/h.conf" "$@"; }
 
@@ -69,6 +72,7 @@ mkimg png 40 30 "$T/issue/03.png" || fail "mkimg png"
 printf '第38期 检察开放日\n' > "$T/issue/subject.txt"
 
 gw_start g "$T/h.conf" || fail "gateway"
+API=http://127.0.0.1:$(grep -o 'listening on 127.0.0.1:[0-9]*' "$T/g.log" | head -1 | cut -d: -f2)
 H bulletin send --title "$TITLE" --content "$T/issue" --list deputies --list public > "$T/send.json" \
     || fail "send: $(cat "$T/send.json")"
 ISSUE=$(jget .issue < "$T/send.json")
@@ -127,6 +131,36 @@ wait_until 10 grep -q "\"to\":\"+86$SECOND\"" "$T/sink.jsonl" || fail "no fallba
 expect_eq "$(stats 1 .sms_fallback)" 2 "sms fallbacks"
 curl -s "$EMU/dlr?mid=mid-999&to=$SECOND&status=Retrieved" | H bulletin dlr - > /dev/null 2>&1 \
     && fail "a report for an unknown MessageID was accepted"
+
+# ---- the MMSC's reports through the HTTP API (POST /v1/inbound/mmsc) ----
+R1=$(for d in "$T"/emu/req/*/; do [ "$(wc -l < "$d/recipients")" = 1 ] && echo "$d"; done | head -1)
+[ -n "$R1" ] || fail "no request with one recipient"
+curl -s "$EMU/dlr?mid=$(cat "$R1/mid")&to=86$(cat "$R1/recipients")&status=Retrieved&txid=tx-api" > "$T/dlr2.xml"
+mm7post() { curl -s -m 20 -o "$T/api.rsp" -w '%{http_code}' -H "X-Herald-Secret: $1" \
+                 -H 'Content-Type: text/xml; charset=utf-8' --data-binary @"$2" "$API/v1/inbound/mmsc"; }
+expect_eq "$(mm7post wrong-secret "$T/dlr2.xml")" 401 "MM7 report with a wrong secret"
+expect_eq "$(stats 1 .mms_retrieved)" 1 "a refused report changes nothing"
+expect_eq "$(mm7post mm7-secret-0123456789 "$T/dlr2.xml")" 200 "MM7 report through the API"
+grep -q "DeliveryReportRsp" "$T/api.rsp" && grep -q "<StatusCode>1000</StatusCode>" "$T/api.rsp" \
+    && grep -q ">tx-api</mm7:TransactionID>" "$T/api.rsp" || fail "API DeliveryReportRsp: $(cat "$T/api.rsp")"
+expect_eq "$(stats 1 .mms_retrieved)" 2 "retrieved after the API's report (8613... recipient form)"
+expect_eq "$(mm7post mm7-secret-0123456789 "$T/dlr2.xml")" 200 "the same report again"
+expect_eq "$(stats 1 .mms_retrieved)" 2 "a repeated API report counts once"
+# a report on a MessageID no bulletin sent is answered and changes nothing
+curl -s "$EMU/dlr?mid=mid-998&to=$SECOND&status=Retrieved" > "$T/dlr3.xml"
+expect_eq "$(mm7post mm7-secret-0123456789 "$T/dlr3.xml")" 200 "a report on another message"
+expect_eq "$(stats 1 .mms_retrieved)" 2 "unchanged by a foreign MessageID"
+# the issue's figures through GET /v1/bulletins/{title}/{issue}, as the CLI prints them
+ET=$(printf '%s' "$TITLE" | od -An -tx1 -v | tr -d ' \n' | sed 's/../%&/g')
+expect_eq "$(curl -s -m 20 -o "$T/st.json" -w '%{http_code}' -H 'Authorization: Bearer bulletin-token-0123456789' "$API/v1/bulletins/$ET/1")" 200 "GET bulletin figures"
+H bulletin stats --title "$TITLE" --issue 1 > "$T/st_cli.json"
+for f in .recipients .mms_sent .mms_retrieved .failed .sms_fallback .sms_only .skipped_optout; do
+    expect_eq "$(jget $f < "$T/st.json")" "$(jget $f < "$T/st_cli.json")" "API figure $f"
+done
+expect_eq "$(curl -s -m 20 -o "$T/st.json" -w '%{http_code}' -H 'Authorization: Bearer bulletin-token-0123456789' "$API/v1/bulletins/$ET/77")" 404 "unknown issue"
+expect_eq "$(jget .error.field < "$T/st.json")" issue "unknown issue names the field"
+expect_eq "$(curl -s -m 20 -o "$T/st.json" -w '%{http_code}' -H 'Authorization: Bearer bulletin-token-0123456789' "$API/v1/bulletins/$ET/x1")" 400 "bad issue number"
+expect_eq "$(curl -s -m 20 -o /dev/null -w '%{http_code}' "$API/v1/bulletins/$ET/1")" 401 "figures without a token"
 
 # ---- a permanent MMS failure (2002 address error) falls back to SMS ----
 H list add one 13800000007 >/dev/null
