@@ -1834,8 +1834,8 @@ static void h_get_replies(api_req *r)
         return;
     }
     long long c_at = -1;
-    char c_id[96] = "";
-    if (cursor && (sscanf(cursor, "%lld:%95s", &c_at, c_id) != 2 || c_at < 0)) {
+    char c_id[17] = "";
+    if (cursor && (sscanf(cursor, "%lld:%16[0-9a-f]", &c_at, c_id) != 2 || c_at < 0 || strlen(c_id) != 16)) {
         api_error(r, 400, "bad_request", "cursor", "cursor '%s' is not one this endpoint gave (next_cursor)", cursor);
         return;
     }
@@ -1867,8 +1867,15 @@ static void h_get_replies(api_req *r)
         long long at = atoll(sval(rep, "at"));
         if (since >= 0 && at <= since)
             continue;
+        /* the cursor's tie-break: a digest of the item, so that a page's
+         * cursor does not carry the number the page may mask */
+        unsigned char d[32];
+        char id[17];
+        sha256(field, strlen(field), d);
+        for (int x = 0; x < 8; x++)
+            snprintf(id + 2 * x, 3, "%02x", d[x]);
         json_t *o = json_pack("{s:s, s:s, s:I, s:O*, s:s, s:s, s:s, s:s, s:s}",
-                              "id", field, "phone", sval(rep, "phone"), "at", (json_int_t)at,
+                              "id", id, "phone", sval(rep, "phone"), "at", (json_int_t)at,
                               "ratings", json_object_get(rep, "ratings"),
                               "status", sval(rep, "status"), "suggestion", sval(rep, "suggestion"),
                               "case_no", sval(item, "case_no"), "department", sval(item, "department"),

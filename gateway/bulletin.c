@@ -1122,9 +1122,8 @@ static void mm7_ids(const gw_config *cfg, const char **ns, const char **version)
 }
 
 /* `herald bulletin dlr [FILE|-]`: applies one DeliveryReportReq (what the
- * MMSC POSTs) and prints the DeliveryReportRsp to send back. Until the
- * HTTP API carries the MMSC's reports, an operator (or a test) feeds them
- * here. Exit 2 when the report is refused (the answer is still printed). */
+ * MMSC POSTs to /v1/inbound/ROUTE) and prints the DeliveryReportRsp to
+ * send back: for a report kept in a file, fed by an operator or a test. Exit 2 when the report is refused (the answer is still printed). */
 static int bulletin_dlr(gw_config *cfg, int argc, char **argv)
 {
     const char *file = argc > 1 ? argv[1] : "-";
