@@ -2173,22 +2173,159 @@ static void h_bulletin_stats(api_req *r)
         answer_json(r, 200, j);
 }
 
-/* POST /v1/bulletins: an issue is composed from a directory of images and
- * text on the gateway (`herald bulletin send`), which the API cannot carry
- * yet; the request is refused with what to do instead, never half-sent. */
+/* Standard base64 (RFC 4648, padding optional, no line breaks) -> bytes;
+ * malloc'd, NULL when it is not base64. */
+static unsigned char *b64_decode(const char *in, size_t *outlen)
+{
+    size_t n = strlen(in);
+    while (n && in[n - 1] == '=')
+        n--;
+    if (n % 4 == 1)
+        return NULL;
+    char *padded = malloc(n + 4);
+    unsigned char *out = malloc(n / 4 * 3 + 3);
+    if (!padded || !out) {
+        free(padded);
+        free(out);
+        return NULL;
+    }
+    memcpy(padded, in, n);
+    size_t pn = n;
+    while (pn % 4)
+        padded[pn++] = '=';
+    int got = EVP_DecodeBlock(out, (const unsigned char *)padded, (int)pn);
+    free(padded);
+    if (got < 0) {
+        free(out);
+        return NULL;
+    }
+    *outlen = (size_t)got - (pn - n);       /* EVP_DecodeBlock counts padding as zero bytes */
+    return out;
+}
+
+/* POST /v1/bulletins: an issue with its content inline,
+ *   {"title","lists":[...],"subject","send_at",
+ *    "slides":[{"text","image" (base64 JPEG, PNG or GIF),"image_name","duration_s"}]}
+ * sent by bulletin_issue_send, the function behind `herald bulletin send`. */
 static void h_post_bulletin(api_req *r)
 {
     json_t *j = body_json(r, 1);
     if (!j)
         return;
+    static const char *const known[] = { "title", "lists", "subject", "send_at", "slides", NULL };
+    const char *key;
+    json_t *v;
+    unsigned char *imgs[MMS_MAX_SLIDES] = { 0 };
+    const char *lists[16];
+    mms_issue is;
+    memset(&is, 0, sizeof is);
+    json_object_foreach(j, key, v) {
+        int k;
+        for (k = 0; known[k] && strcmp(key, known[k]); k++)
+            ;
+        if (!known[k]) {
+            api_error(r, 422, "invalid", key, "%s: unknown member (title, lists, subject, send_at, slides)", key);
+            goto out;
+        }
+    }
     const char *title = json_string_value(json_object_get(j, "title"));
-    if (!title || !*title)
-        api_error(r, 422, "invalid", "title", "title: missing (a title configured under bulletin.titles)");
-    else
-        api_error(r, 422, "not_supported", "content",
-                  "sending an issue through the API is not supported yet: its content (images, text) is "
-                  "composed on the gateway; run `herald bulletin send --title ... --content DIR` there "
-                  "(docs/bulletins.md), then read its figures with GET /v1/bulletins/{title}/{issue}");
+    if (!title || !*title) {
+        api_error(r, 422, "invalid", "title", "title: missing or not a string (one of bulletin.titles)");
+        goto out;
+    }
+    json_t *jl = json_object_get(j, "lists");
+    size_t nl = json_array_size(jl);
+    if (!json_is_array(jl) || nl == 0 || nl > 16) {
+        api_error(r, 422, "invalid", "lists", "lists: an array of 1 to 16 list names");
+        goto out;
+    }
+    for (size_t i = 0; i < nl; i++) {
+        char f[32];
+        snprintf(f, sizeof f, "lists[%zu]", i);
+        if (!(lists[i] = json_string_value(json_array_get(jl, i)))) {
+            api_error(r, 422, "invalid", f, "%s: not a string", f);
+            goto out;
+        }
+    }
+    json_t *js = json_object_get(j, "subject");
+    if (js && !json_is_string(js)) {
+        api_error(r, 422, "invalid", "subject", "subject: must be a string");
+        goto out;
+    }
+    long long now = svc_now_ms(), send_at = 0;
+    json_t *ja = json_object_get(j, "send_at");
+    char err[4096];
+    if (json_is_integer(ja)) {
+        send_at = json_integer_value(ja);
+    } else if (ja && (!json_is_string(ja) || svc_parse_time(json_string_value(ja), now, &send_at, err, sizeof err) < 0)) {
+        api_error(r, 422, "invalid", "send_at", "send_at: %s", json_is_string(ja) ? err : "a time string or Unix milliseconds");
+        goto out;
+    }
+    json_t *sl = json_object_get(j, "slides");
+    size_t ns = json_array_size(sl);
+    if (!json_is_array(sl) || ns == 0 || ns > MMS_MAX_SLIDES) {
+        api_error(r, 422, "invalid", "slides", "slides: an array of 1 to %d slides, each with text and/or a base64 image",
+                  MMS_MAX_SLIDES);
+        goto out;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        json_t *o = json_array_get(sl, i);
+        json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
+        json_t *nm = json_object_get(o, "image_name"), *du = json_object_get(o, "duration_s");
+        char f[48];
+        mms_slide *s = &is.slides[i];
+        if (!json_is_object(o) || (!t && !im)) {
+            snprintf(f, sizeof f, "slides[%zu]", i);
+            api_error(r, 422, "invalid", f, "%s: an object with text and/or image", f);
+            goto out;
+        }
+        if (t && !json_is_string(t)) {
+            snprintf(f, sizeof f, "slides[%zu].text", i);
+            api_error(r, 422, "invalid", f, "%s: must be a string", f);
+            goto out;
+        }
+        if (im && (!json_is_string(im) || !(imgs[i] = b64_decode(json_string_value(im), &s->image_len))
+                   || s->image_len == 0)) {
+            snprintf(f, sizeof f, "slides[%zu].image", i);
+            api_error(r, 422, "invalid", f, "%s: not base64 (the image's bytes, standard alphabet)", f);
+            goto out;
+        }
+        if (du && (!json_is_integer(du) || json_integer_value(du) < 1 || json_integer_value(du) > 600)) {
+            snprintf(f, sizeof f, "slides[%zu].duration_s", i);
+            api_error(r, 422, "invalid", f, "%s: seconds from 1 to 600", f);
+            goto out;
+        }
+        if (t) {
+            s->text = json_string_value(t);
+            s->text_len = json_string_length(t);
+        }
+        s->image = imgs[i];
+        s->image_name = json_is_string(nm) ? json_string_value(nm) : NULL;
+        s->dur_s = du ? (int)json_integer_value(du) : 0;
+    }
+    is.nslides = (int)ns;
+    if (!req_queue(r))
+        goto out;
+    bulletin_send_req rq = { .title = title, .lists = lists, .nlists = (int)nl, .send_at_ms = send_at,
+                             .subject = json_string_value(js), .content = &is };
+    json_t *res = NULL;
+    const char *field = NULL;
+    pthread_rwlock_rdlock(r->s->env.cat_lock);
+    int rc = bulletin_issue_send(r->q, r->s->env.cfg, *r->s->env.cat, &rq, &res, err, sizeof err, &field);
+    pthread_rwlock_unlock(r->s->env.cat_lock);
+    if (rc == -1) {
+        api_error(r, 422, "invalid", field, "%s: %s", field ? field : "bulletin", err);
+    } else if (rc < 0) {
+        r->q_broken = 1;   /* the state of the connection is unknown after a failed script */
+        api_error(r, 503, "unavailable", NULL, "%s", err);
+    } else {
+        snprintf(r->note, sizeof r->note, "bulletin issue %lld",
+                 (long long)json_integer_value(json_object_get(res, "issue")));
+        answer_json(r, 201, res);
+    }
+out:
+    for (int i = 0; i < MMS_MAX_SLIDES; i++)
+        free(imgs[i]);
     json_decref(j);
 }
 

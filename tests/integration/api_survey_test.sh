@@ -5,8 +5,9 @@
 # replies through the inbound stream read back with GET /v1/replies
 # (masked for `read`, whole for `contacts`, paged by cursor, since);
 # GET /v1/surveys/{period}/report against `herald report survey --json`;
-# opt-outs added and removed; bulletin lists; POST /v1/bulletins refused
-# with 422; every endpoint's 401 and 403.
+# opt-outs added and removed; bulletin lists; POST /v1/bulletins' input
+# checks (its sends are in bulletin_test.sh, beside the MMSC emulator);
+# every endpoint's 401 and 403.
 set -u
 . "$(dirname "$0")/../lib.sh"
 redis_start "$TEST_TMP/redis" || exit 1
@@ -204,13 +205,20 @@ expect_err not_found phone
 expect_eq "$(req $BUL GET /v1/lists/deputies)" 200 "list after removal"
 expect_eq "$(b .count)" 1 "one member left"
 
-# ---- POST /v1/bulletins: refused with what to do
+# ---- POST /v1/bulletins: checks before anything is written (sends: bulletin_test.sh)
 expect_eq "$(post $READ /v1/bulletins '{"title":"检察工作通讯"}')" 403 "bulletin with the read scope"
 expect_eq "$(post $BUL /v1/bulletins '{}')" 422 "bulletin without a title"
 expect_err invalid title
-expect_eq "$(post $BUL /v1/bulletins '{"title":"检察工作通讯","lists":["deputies"]}')" 422 "bulletin send"
-expect_err not_supported content
-grep -q "herald bulletin send" "$B" || fail "the refusal does not say what to do: $(cat "$B")"
-expect_eq "$(R KEYS '{t}:bulletin:*' | grep -c issue)" 0 "nothing half-sent"
+expect_eq "$(post $BUL /v1/bulletins '{"title":"检察工作通讯","lists":["deputies"]}')" 422 "bulletin without slides"
+expect_err invalid slides
+expect_eq "$(post $BUL /v1/bulletins '{"title":"检察工作通讯","lists":"deputies","slides":[{"text":"x"}]}')" 422 "lists not an array"
+expect_err invalid lists
+expect_eq "$(post $BUL /v1/bulletins '{"title":"检察工作通讯","lists":["deputies"],"slides":[{"text":"x"}],"content":"/etc"}')" 422 "unknown member"
+expect_err invalid content
+expect_eq "$(post $BUL /v1/bulletins '{"title":"检察工作通讯","lists":["deputies"],"slides":[{"text":"x","duration_s":0}]}')" 422 "bad duration"
+expect_err invalid "slides[0].duration_s"
+expect_eq "$(post $BUL /v1/bulletins '{"title":"检察工作通讯","lists":["deputies"],"send_at":"soon","slides":[{"text":"x"}]}')" 422 "bad send_at"
+expect_err invalid send_at
+expect_eq "$($A bulletin last 检察工作通讯)" 0 "refused requests take no issue number"
 
 gw_stop apis || fail "gateway did not stop cleanly"

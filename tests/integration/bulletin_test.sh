@@ -4,7 +4,10 @@
 # each number once and byte for byte; delivery reports update the figures;
 # an sms_only member and a permanently refused MMS get the fallback SMS
 # (sink route); an over-budget issue is refused with its part sizes; issue
-# numbers are never reused, even by two sends at once.
+# numbers are never reused, even by two sends at once. Through the HTTP
+# API: the MMSC's delivery reports (POST /v1/inbound/mmsc), the figures
+# (GET /v1/bulletins/{title}/{issue}) and an issue sent with its content
+# inline (POST /v1/bulletins, a base64 JPEG arriving byte for byte).
 set -u
 . "$(dirname "$0")/../lib.sh"
 T=$TEST_TMP
@@ -232,6 +235,43 @@ LAST=$(H bulletin last "$TITLE")
 expect_eq $? 2 "send without a link pattern"
 grep -q "link_pattern is empty" "$T/e3" || fail "no-link message: $(cat "$T/e3")"
 expect_eq "$(H bulletin last "$TITLE")" "$LAST" "a refused issue takes no number"
+
+# ---- POST /v1/bulletins: an issue with its content inline (text, a base64 JPEG) ----
+bpost() { curl -s -m 30 -o "$T/bp.json" -w '%{http_code}' -H "Authorization: Bearer ${2:-bulletin-token-0123456789}" \
+               -H 'Content-Type: application/json' --data-binary @"$1" "$API/v1/bulletins"; }
+LAST=$(H bulletin last 预防犯罪)
+printf '{"title":"预防犯罪","lists":["one"],"subject":"第9期 防范电诈","slides":[{"text":"警惕冒充公检法的电话。"},{"image":"%s","image_name":"p.jpg","text":"图示"}]}' \
+    "$(base64 -w0 "$T/issue/02.jpg")" > "$T/bp_ok.json"
+expect_eq "$(bpost "$T/bp_ok.json" wrong-token)" 401 "POST /v1/bulletins with a bad token"
+expect_eq "$(bpost "$T/bp_ok.json")" 201 "POST /v1/bulletins: $(cat "$T/bp.json")"
+N=$(jget .issue < "$T/bp.json")
+expect_eq "$N" $((LAST + 1)) "the API's issue takes the next number"
+expect_eq "$(jget .recipients < "$T/bp.json")" 1 "API issue recipients"
+expect_eq "$(jget .mms_requests < "$T/bp.json")" 1 "API issue MMS requests"
+wait_until 20 is 预防犯罪 "$N" .mms_sent 1 || fail "the API's issue was not sent: $(H bulletin stats --title 预防犯罪 --issue "$N")"
+D=$(grep -l "第9期 防范电诈" "$T"/emu/req/*/subject | head -1); D=${D%/subject}
+[ -n "$D" ] || fail "no MM7 request with the API's subject"
+J=$(ls "$D"/*.jpg 2>/dev/null | head -1)
+[ -n "$J" ] && cmp "$T/issue/02.jpg" "$J" || fail "the base64 JPEG did not arrive byte for byte"
+grep -q "警惕冒充公检法的电话。" "$D"/*.txt || fail "the API's slide text did not arrive"
+# bad input names the field and takes no number
+printf '{"title":"预防犯罪","lists":["one"],"slides":[{"image":"!!not base64!!"}]}' > "$T/bp1.json"
+expect_eq "$(bpost "$T/bp1.json")" 422 "bad base64"
+expect_eq "$(jget .error.field < "$T/bp.json")" "slides[0].image" "bad base64 names the slide"
+printf '{"title":"不存在","lists":["one"],"slides":[{"text":"x"}]}' > "$T/bp2.json"
+expect_eq "$(bpost "$T/bp2.json")" 422 "unknown title"
+expect_eq "$(jget .error.field < "$T/bp.json")" title "unknown title named"
+printf '{"title":"预防犯罪","lists":["nobody"],"slides":[{"text":"x"}]}' > "$T/bp3.json"
+expect_eq "$(bpost "$T/bp3.json")" 422 "empty list"
+expect_eq "$(jget .error.field < "$T/bp.json")" lists "empty list named"
+printf '{"title":"预防犯罪","lists":["one"],"slides":[{"text":"大图","image":"%s"}]}' "$(base64 -w0 "$T/big/01.png")" > "$T/bp4.json"
+expect_eq "$(bpost "$T/bp4.json")" 422 "over budget"
+expect_eq "$(jget .error.field < "$T/bp.json")" content "over budget names the content"
+grep -q "over the budget of 102400 bytes" "$T/bp.json" || fail "budget message: $(cat "$T/bp.json")"
+printf '{"title":"预防犯罪","lists":["one"],"slides":[]}' > "$T/bp5.json"
+expect_eq "$(bpost "$T/bp5.json")" 422 "no slides"
+expect_eq "$(jget .error.field < "$T/bp.json")" slides "no slides named"
+expect_eq "$(H bulletin last 预防犯罪)" "$N" "refused API sends take no number"
 
 gw_stop g || fail "gateway stop"
 echo "bulletin_test: ok"
