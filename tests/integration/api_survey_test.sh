@@ -221,4 +221,27 @@ expect_eq "$(post $BUL /v1/bulletins '{"title":"检察工作通讯","lists":["de
 expect_err invalid send_at
 expect_eq "$($A bulletin last 检察工作通讯)" 0 "refused requests take no issue number"
 
+# ---- Redis down: 503 at once on every new endpoint; service again when it returns
+redis_stop
+for call in "$CONT POST /v1/contacts" "$READ GET /v1/replies?period=2026-11" "$READ GET /v1/surveys/2026-11/report" \
+            "$CONT POST /v1/optouts" "$CONT DELETE /v1/optouts/13900000009" "$BUL GET /v1/lists/deputies" \
+            "$BUL POST /v1/lists/deputies/members" "$BUL DELETE /v1/lists/deputies/members/13800000001"; do
+    set -- $call
+    if [ "$2" = POST ]; then
+        body=$ONE
+        [ "$3" = /v1/optouts ] && body='{"phone":"13900000009"}'
+        [ "$3" = /v1/lists/deputies/members ] && body='{"phone":"13800000001"}'
+        st=$(post "$1" "$3" "$body")
+    else
+        st=$(req "$1" "$2" "$3")
+    fi
+    expect_eq "$st" 503 "$2 $3 with redis down (body $(cat "$B"))"
+    expect_err unavailable
+done
+redis_start "$TEST_TMP/redis" || exit 1
+wait_until 20 sh -c "curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer $READ' '$U/v1/replies?period=2026-11' | grep -qx 200" \
+    || fail "replies not served again after redis returned"
+expect_eq "$(req $READ GET '/v1/replies?period=2026-11')" 200 "replies after redis returned"
+expect_eq "$(b .replies.#)" 3 "the replies are still there"
+
 gw_stop apis || fail "gateway did not stop cleanly"
