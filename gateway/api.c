@@ -27,9 +27,13 @@
 #include <openssl/evp.h>
 
 #include "gateway/api.h"
+#include "gateway/bulletin.h"
 #include "gateway/log.h"
 #include "gateway/phone.h"
 #include "gateway/service.h"
+#include "gateway/survey.h"
+#include "queue/bulletin.h"
+#include "queue/survey.h"
 
 /* ---- configuration --------------------------------------------------- */
 
@@ -1178,6 +1182,39 @@ static void mm7_answer(api_req *r, int status, const char *tid, int code, const 
     r->content_type = "text/xml; charset=utf-8";
 }
 
+/* A report on a bulletin's MMS (its MessageID is one a bulletin send
+ * recorded) goes to the recipient's status, the issue's figures and, for a
+ * final failure, the fallback SMS: bulletin_apply_dlr, as `herald bulletin
+ * dlr` does. Reports on other messages are only counted. Returns -1 with a
+ * 503 answered when Redis is unreachable, so the MMSC sends it again. */
+static int mm7_bulletin_report(api_req *r, const char *body)
+{
+    mm7_dlr d;
+    char err[512];
+    if (mm7_parse_delivery_report(body, r->len, &d, err, sizeof err) < 0) {
+        gw_log(LOG_WARN, "bulletin", "MM7 report not applied: %s", err);
+        return 0;
+    }
+    if (!req_queue(r))
+        return -1;
+    char *title = NULL;
+    long long issue = 0;
+    int rc = queue_bulletin_by_mid(r->q, d.message_id, &title, &issue);
+    free(title);
+    if (rc == QUEUE_ERR_NOTFOUND)
+        return 0;                             /* not a bulletin's MMS */
+    if (rc < 0) {
+        queue_failed(r, rc);
+        return -1;
+    }
+    pthread_rwlock_rdlock(r->s->env.cat_lock);
+    rc = bulletin_apply_dlr(r->q, r->s->env.cfg, *r->s->env.cat, &d, err, sizeof err);
+    pthread_rwlock_unlock(r->s->env.cat_lock);
+    if (rc < 0)   /* refused for good (unknown recipient...): retrying cannot help */
+        gw_log(LOG_WARN, "bulletin", "MM7 report on %s not applied: %s", d.message_id, err);
+    return 0;
+}
+
 /* MM7 DeliveryReportReq (SOAP): the MMSC reports what became of an MMS.
  * Answered with DeliveryReportRsp, status 1000, so the MMSC does not
  * retry. MMStatus Retrieved is delivered; Rejected, Expired, Unrecognised
@@ -1209,6 +1246,8 @@ static void inbound_mm7(api_req *r, const char *route)
     else
         gw_log(LOG_INFO, route, "MM7 report for %s: %s (not final)", id, status);
     snprintf(r->note, sizeof r->note, "mm7: report %s", status);
+    if (mm7_bulletin_report(r, b) < 0)
+        return;                               /* 503 answered: the MMSC retries */
     mm7_answer(r, 200, tid, 1000, "Success");
 }
 
@@ -1573,6 +1612,723 @@ static void h_metrics(api_req *r)
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* ---- survey: contacts, replies, report, opt-outs -------------------------- */
+
+/* The survey settings, read afresh from the loaded configuration (the
+ * report needs the scale and the schedule; a reload changes them). */
+static int survey_settings_req(api_req *r, survey_settings *ss)
+{
+    char err[512];
+    if (survey_settings_load(&r->s->env.cfg->cfg, ss, err, sizeof err) < 0) {
+        api_error(r, 500, "internal", NULL, "survey settings: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* A string member, "" when absent. */
+static const char *sval(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "";
+}
+
+/* survey_contact_add's errors read "field: why": the field for the answer. */
+static void err_field(const char *err, const char *prefix, char *field, size_t len)
+{
+    size_t n = strcspn(err, ":");
+    if (!err[n] || n > 20)
+        n = 0;
+    snprintf(field, len, "%s%.*s", prefix, (int)n, err);
+    if (!n && *prefix)                       /* the item itself: "contacts[2]" */
+        field[strlen(field) - 1] = '\0';
+}
+
+/* One contact object -> survey_contact_in (strings only). NULL, or the name
+ * of the member that is not a string (*unknown 0) or not known (*unknown 1). */
+static const char *contact_from_json(const json_t *j, survey_contact_in *in, int *unknown)
+{
+    *unknown = 0;
+    static const char *const names[] = { "phone", "role", "case_no", "department", "prosecutor", "date" };
+    const char **dst[] = { &in->phone, &in->role, &in->case_no, &in->department, &in->prosecutor, &in->date };
+    memset(in, 0, sizeof *in);
+    for (int k = 0; k < 6; k++) {
+        json_t *v = json_object_get(j, names[k]);
+        if (v && !json_is_string(v) && !json_is_null(v))
+            return names[k];
+        *dst[k] = json_string_value(v);
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)j, key, v) {
+        int k;
+        for (k = 0; k < 6 && strcmp(key, names[k]); k++)
+            ;
+        if (k == 6)
+            return *unknown = 1, key;
+    }
+    return NULL;
+}
+
+/* POST /v1/contacts: one contact, or {"contacts":[...]} with a result per
+ * item. Each item is checked and stored by survey_contact_add, the same
+ * function `herald contacts add` and the CSV import use. */
+static void h_post_contacts(api_req *r)
+{
+    json_t *j = body_json(r, 1);
+    if (!j)
+        return;
+    json_t *list = json_object_get(j, "contacts");
+    int batch = list != NULL;
+    size_t n = 1;
+    if (batch && (json_object_size(j) != 1 || !json_is_array(list) || json_array_size(list) == 0)) {
+        api_error(r, 422, "invalid", "contacts", "a batch is {\"contacts\":[...]}: a non-empty array and no other member");
+        goto out;
+    }
+    if (batch && (n = json_array_size(list)) > API_BATCH_MAX) {
+        api_error(r, 413, "too_large", "contacts", "%zu contacts; at most %d per request", n, API_BATCH_MAX);
+        goto out;
+    }
+    if (!req_queue(r))
+        goto out;
+    gw_config *cfg = r->s->env.cfg;
+    long long now = svc_now_ms();
+    json_t *results = json_array();
+    size_t added = 0, updated = 0, rejected = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *c = batch ? json_array_get(list, i) : j;
+        char prefix[40] = "", field[64], err[512];
+        if (batch)
+            snprintf(prefix, sizeof prefix, "contacts[%zu].", i);
+        survey_contact_in in;
+        int unknown = 0, rc;
+        const char *bad = json_is_object(c) ? contact_from_json(c, &in, &unknown) : "";
+        if (bad) {
+            if (*bad)
+                snprintf(err, sizeof err, "%s: %s", bad, unknown
+                         ? "unknown member (phone, role, case_no, department, prosecutor, date)" : "must be a string");
+            else
+                snprintf(err, sizeof err, "a contact must be a JSON object");
+            rc = -1;
+        } else {
+            rc = survey_contact_add(r->q, cfg, &in, now, err, sizeof err);
+        }
+        if (rc == -2) {                      /* Redis: the whole request fails */
+            json_decref(results);
+            queue_failed(r, QUEUE_ERR_CONN);
+            goto out;
+        }
+        json_t *o;
+        if (rc < 0) {
+            err_field(err, prefix, field, sizeof field);
+            o = json_pack("{s:i, s:o}", "status", 422, "error", item_error("invalid", field, err));
+            rejected++;
+        } else {
+            char phone[PHONE_MAX], masked[PHONE_MAX], perr[100];
+            if (phone_normalize(in.phone, cfg->allow_international, phone, perr, sizeof perr) < 0)
+                snprintf(phone, sizeof phone, "?");
+            o = json_pack("{s:i, s:s, s:s, s:s}", "status", rc == 1 ? 201 : 200,
+                          "result", rc == 1 ? "added" : "updated", "phone", phone_mask(phone, masked),
+                          "case_no", in.case_no);
+            if (rc == 1)
+                added++;
+            else
+                updated++;
+        }
+        json_object_set_new(o, "index", json_integer((json_int_t)i));
+        json_array_append_new(results, o);
+    }
+    snprintf(r->note, sizeof r->note, "contacts: %zu added, %zu updated, %zu rejected", added, updated, rejected);
+    if (!batch) {
+        json_t *o = json_incref(json_array_get(results, 0));
+        int st = (int)json_integer_value(json_object_get(o, "status"));
+        json_object_del(o, "status");
+        json_object_del(o, "index");
+        if (st == 422)
+            answer_json(r, 422, json_pack("{s:O}", "error", json_object_get(o, "error")));
+        else
+            answer_json(r, st, json_incref(o));
+        json_decref(o);
+        json_decref(results);
+    } else {
+        answer_json(r, 200, json_pack("{s:I, s:I, s:I, s:o}", "added", (json_int_t)added,
+                                      "updated", (json_int_t)updated, "rejected", (json_int_t)rejected,
+                                      "results", results));
+    }
+out:
+    json_decref(j);
+}
+
+/* Replies of a period in the order they arrived: (at, field) ascending. */
+static int reply_cmp(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    long long ax = json_integer_value(json_object_get(x, "at")), ay = json_integer_value(json_object_get(y, "at"));
+    if (ax != ay)
+        return ax < ay ? -1 : 1;
+    return strcmp(json_string_value(json_object_get(x, "id")), json_string_value(json_object_get(y, "id")));
+}
+
+/* A number as the token may see it: whole with the contacts scope (the
+ * scope that writes the numbers), masked otherwise. */
+static const char *phone_for(api_req *r, const char *phone, char out[PHONE_MAX])
+{
+    if (r->token >= 0 && (r->s->tokens[r->token].cfg.scopes & API_SCOPE_CONTACTS))
+        return phone;
+    return phone_mask(phone, out);
+}
+
+/* "since": milliseconds since the epoch, or an ISO 8601 time. -1 when neither. */
+static long long parse_since(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (*s && !*end && v >= 0)
+        return v;
+    struct tm tm = { 0 };
+    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!p)
+        return -1;
+    long long ms = (long long)timegm(&tm) * 1000;
+    if (*p == '.') {                          /* fractions: milliseconds */
+        int d = 0;
+        long long f = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            if (d++ < 3)
+                f = f * 10 + (*p - '0');
+        while (d < 3 && d++ >= 0)
+            f *= 10;
+        ms += f;
+    }
+    if (*p == 'Z')
+        p++;
+    else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        int off = (atoi(p + 1) * 60 + atoi(p + 4)) * 60000;
+        ms -= *p == '+' ? off : -off;
+        p += 6;
+    }
+    return *p ? -1 : ms;
+}
+
+/* GET /v1/replies?period=2026-11[&since=T][&cursor=C][&limit=N]: the
+ * answers recorded for the period's surveys, oldest first, in pages. */
+static void h_get_replies(api_req *r)
+{
+    const char *period = query(r, "period"), *since_s = query(r, "since");
+    const char *cursor = query(r, "cursor"), *limit_s = query(r, "limit");
+    survey_settings ss;
+    survey_slot slot;
+    if (!period || !*period) {
+        api_error(r, 400, "bad_request", "period", "period is required (YYYY-MM)");
+        return;
+    }
+    long long since = -1;
+    if (since_s && (since = parse_since(since_s)) < 0) {
+        api_error(r, 400, "bad_request", "since", "since '%s' is neither milliseconds since the epoch nor an ISO 8601 time", since_s);
+        return;
+    }
+    char *end = NULL;
+    long limit = limit_s ? strtol(limit_s, &end, 10) : 100;
+    if (limit_s && (*end || limit < 1 || limit > 1000)) {
+        api_error(r, 400, "bad_request", "limit", "limit '%s' is not a number from 1 to 1000", limit_s);
+        return;
+    }
+    long long c_at = -1;
+    char c_id[17] = "";
+    if (cursor && (sscanf(cursor, "%lld:%16[0-9a-f]", &c_at, c_id) != 2 || c_at < 0 || strlen(c_id) != 16)) {
+        api_error(r, 400, "bad_request", "cursor", "cursor '%s' is not one this endpoint gave (next_cursor)", cursor);
+        return;
+    }
+    if (survey_settings_req(r, &ss) < 0)
+        return;
+    int bad = survey_slot_of(&ss, period, &slot) < 0;
+    survey_settings_free(&ss);
+    if (bad) {
+        api_error(r, 400, "bad_request", "period", "period '%s' is not YYYY-MM", period);
+        return;
+    }
+    if (!req_queue(r))
+        return;
+    json_t *replies = NULL, *items = NULL;
+    int rc = queue_survey_replies_get(r->q, slot.period, &replies);
+    if (rc == 0)
+        rc = queue_survey_items_get(r->q, slot.period, &items);
+    if (rc < 0) {
+        json_decref(replies);
+        queue_failed(r, rc);
+        return;
+    }
+    size_t n = json_object_size(replies), k = 0;
+    json_t **v = calloc(n ? n : 1, sizeof *v);
+    const char *field;
+    json_t *rep;
+    json_object_foreach(replies, field, rep) {
+        const json_t *item = json_object_get(items, field);
+        long long at = atoll(sval(rep, "at"));
+        if (since >= 0 && at <= since)
+            continue;
+        /* the cursor's tie-break: a digest of the item, so that a page's
+         * cursor does not carry the number the page may mask */
+        unsigned char d[32];
+        char id[17];
+        sha256(field, strlen(field), d);
+        for (int x = 0; x < 8; x++)
+            snprintf(id + 2 * x, 3, "%02x", d[x]);
+        json_t *o = json_pack("{s:s, s:s, s:I, s:O*, s:s, s:s, s:s, s:s, s:s}",
+                              "id", id, "phone", sval(rep, "phone"), "at", (json_int_t)at,
+                              "ratings", json_object_get(rep, "ratings"),
+                              "status", sval(rep, "status"), "suggestion", sval(rep, "suggestion"),
+                              "case_no", sval(item, "case_no"), "department", sval(item, "department"),
+                              "prosecutor", sval(item, "prosecutor"));
+        if (o && v)
+            v[k++] = o;
+        else
+            json_decref(o);
+    }
+    qsort(v, k, sizeof *v, reply_cmp);
+    json_t *page = json_array();
+    size_t i = 0, taken = 0;
+    if (c_at >= 0) {                          /* resume strictly after the cursor */
+        while (i < k) {
+            long long at = json_integer_value(json_object_get(v[i], "at"));
+            if (at > c_at || (at == c_at && strcmp(json_string_value(json_object_get(v[i], "id")), c_id) > 0))
+                break;
+            i++;
+        }
+    }
+    char next[160] = "";
+    for (; i < k && taken < (size_t)limit; i++, taken++) {
+        char masked[PHONE_MAX];
+        const char *ph = json_string_value(json_object_get(v[i], "phone"));
+        json_object_set_new(v[i], "phone", json_string(phone_for(r, ph ? ph : "", masked)));
+        snprintf(next, sizeof next, "%lld:%s", (long long)json_integer_value(json_object_get(v[i], "at")),
+                 json_string_value(json_object_get(v[i], "id")));
+        json_object_del(v[i], "id");
+        json_array_append(page, v[i]);
+    }
+    int more = i < k;
+    for (size_t x = 0; x < k; x++)
+        json_decref(v[x]);
+    free(v);
+    json_decref(replies);
+    json_decref(items);
+    json_t *ans = json_pack("{s:s, s:o, s:b}", "period", slot.period, "replies", page, "more", more);
+    json_object_set_new(ans, "next_cursor", more ? json_string(next) : json_null());
+    snprintf(r->note, sizeof r->note, "replies %s: %zu", slot.period, taken);
+    answer_json(r, 200, ans);
+}
+
+/* GET /v1/surveys/{period}/report: survey_report_build, the figures
+ * `herald report survey --json` prints. */
+static void h_survey_report(api_req *r)
+{
+    survey_settings ss;
+    survey_slot slot;
+    if (survey_settings_req(r, &ss) < 0)
+        return;
+    if (survey_slot_of(&ss, r->params[0], &slot) < 0) {
+        survey_settings_free(&ss);
+        api_error(r, 400, "bad_request", "period", "period '%s' is not YYYY-MM", r->params[0]);
+        return;
+    }
+    if (!req_queue(r)) {
+        survey_settings_free(&ss);
+        return;
+    }
+    json_t *rep = NULL;
+    char err[512];
+    int rc = survey_report_build(r->q, &ss, slot.period, &rep, err, sizeof err);
+    survey_settings_free(&ss);
+    if (rc < 0) {
+        int conn = strncmp(err, "redis:", 6) == 0;
+        r->q_broken = conn;
+        api_error(r, conn ? 503 : 500, conn ? "unavailable" : "internal", NULL, "%s", err);
+        return;
+    }
+    answer_json(r, 200, rep);
+}
+
+/* The phone of an opt-out request, canonical; 0, or -1 with 422 answered. */
+static int optout_phone(api_req *r, const char *in, char out[PHONE_MAX])
+{
+    char err[200];
+    if (!in || !*in) {
+        api_error(r, 422, "invalid", "phone", "phone: missing");
+        return -1;
+    }
+    if (phone_normalize(in, r->s->env.cfg->allow_international, out, err, sizeof err) < 0) {
+        api_error(r, 422, "invalid", "phone", "phone: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* POST /v1/optouts {"phone":"..."} and DELETE /v1/optouts/{phone}: the
+ * opt-out list `herald optout add|remove` and the TD replies keep. */
+static void optout_set(api_req *r, const char *in, int on)
+{
+    char phone[PHONE_MAX], masked[PHONE_MAX];
+    if (optout_phone(r, in, phone) < 0 || !req_queue(r))
+        return;
+    int had = queue_optout_has(r->q, phone);
+    int rc = had < 0 ? had : queue_optout_set(r->q, phone, on, svc_now_ms());
+    if (rc < 0) {
+        queue_failed(r, rc);
+        return;
+    }
+    snprintf(r->note, sizeof r->note, "optout %s %s", on ? "add" : "remove", phone_mask(phone, masked));
+    if (!on && !had) {
+        api_error(r, 404, "not_found", "phone", "%s is not on the opt-out list", masked);
+        return;
+    }
+    answer_json(r, on && !had ? 201 : 200, json_pack("{s:s, s:b, s:b}", "phone", phone_for(r, phone, masked),
+                                                     "opted_out", on, "changed", on != (had > 0)));
+}
+
+static void h_post_optout(api_req *r)
+{
+    json_t *j = body_json(r, 1);
+    if (!j)
+        return;
+    json_t *p = json_object_get(j, "phone");
+    if (p && !json_is_string(p))
+        api_error(r, 422, "invalid", "phone", "phone: must be a string");
+    else
+        optout_set(r, json_string_value(p), 1);
+    json_decref(j);
+}
+
+static void h_delete_optout(api_req *r)
+{
+    optout_set(r, r->params[0], 0);
+}
+
+/* ---- bulletins: lists, issues, figures --------------------------------------- */
+
+static int list_param(api_req *r)
+{
+    if (bulletin_list_name_ok(r->params[0]))
+        return 0;
+    api_error(r, 400, "bad_request", "list", "list name '%s': 1-64 characters without spaces, ':' or braces",
+              r->params[0]);
+    return -1;
+}
+
+/* GET /v1/lists/{list}: the members (numbers masked without the contacts scope). */
+static void h_get_list(api_req *r)
+{
+    if (list_param(r) < 0 || !req_queue(r))
+        return;
+    json_t *m = NULL;
+    int rc = queue_list_get(r->q, r->params[0], &m);
+    if (rc < 0) {
+        queue_failed(r, rc);
+        return;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(m, i, o) {
+        char masked[PHONE_MAX];
+        const char *ph = sval(o, "phone");
+        json_object_set_new(o, "phone", json_string(phone_for(r, ph, masked)));
+    }
+    answer_json(r, 200, json_pack("{s:s, s:I, s:o}", "list", r->params[0],
+                                  "count", (json_int_t)json_array_size(m), "members", m));
+}
+
+/* POST /v1/lists/{list}/members: one member {"phone","name","org","sms_only"}
+ * or {"members":[...]}, a result per item, like `herald list add`. */
+static void h_post_members(api_req *r)
+{
+    if (list_param(r) < 0)
+        return;
+    json_t *j = body_json(r, 1);
+    if (!j)
+        return;
+    json_t *list = json_object_get(j, "members");
+    int batch = list != NULL;
+    size_t n = 1;
+    if (batch && (json_object_size(j) != 1 || !json_is_array(list) || (n = json_array_size(list)) == 0)) {
+        api_error(r, 422, "invalid", "members", "a batch is {\"members\":[...]}: a non-empty array and no other member");
+        goto out;
+    }
+    if (n > API_BATCH_MAX) {
+        api_error(r, 413, "too_large", "members", "%zu members; at most %d per request", n, API_BATCH_MAX);
+        goto out;
+    }
+    if (!req_queue(r))
+        goto out;
+    json_t *results = json_array();
+    size_t added = 0, updated = 0, rejected = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *m = batch ? json_array_get(list, i) : j;
+        char prefix[40] = "", field[64] = "", err[300] = "", phone[PHONE_MAX], masked[PHONE_MAX];
+        if (batch)
+            snprintf(prefix, sizeof prefix, "members[%zu].", i);
+        json_t *ph = json_object_get(m, "phone"), *nm = json_object_get(m, "name");
+        json_t *org = json_object_get(m, "org"), *so = json_object_get(m, "sms_only");
+        char perr[160];
+        if (!json_is_object(m))
+            snprintf(err, sizeof err, "a member must be a JSON object");
+        else if (!json_is_string(ph))
+            snprintf(field, sizeof field, "phone"), snprintf(err, sizeof err, "phone: missing or not a string");
+        else if (phone_normalize(json_string_value(ph), r->s->env.cfg->allow_international, phone, perr, sizeof perr) < 0)
+            snprintf(field, sizeof field, "phone"), snprintf(err, sizeof err, "phone: %s", perr);
+        else if (nm && !json_is_string(nm))
+            snprintf(field, sizeof field, "name"), snprintf(err, sizeof err, "name: must be a string");
+        else if (org && !json_is_string(org))
+            snprintf(field, sizeof field, "org"), snprintf(err, sizeof err, "org: must be a string");
+        else if (so && !json_is_boolean(so))
+            snprintf(field, sizeof field, "sms_only"), snprintf(err, sizeof err, "sms_only: must be true or false");
+        json_t *o;
+        if (err[0]) {
+            char full[110];
+            snprintf(full, sizeof full, "%s%s", prefix, field);
+            if (!field[0] && batch)
+                full[strlen(full) - 1] = '\0';
+            o = json_pack("{s:i, s:o}", "status", 422, "error", item_error("invalid", full, err));
+            rejected++;
+        } else {
+            int was_added = 0;
+            int rc = queue_list_put(r->q, r->params[0], phone, nm ? json_string_value(nm) : "",
+                                    org ? json_string_value(org) : "", json_is_true(so), &was_added);
+            if (rc < 0) {
+                json_decref(results);
+                queue_failed(r, rc);
+                goto out;
+            }
+            o = json_pack("{s:i, s:s, s:s}", "status", was_added ? 201 : 200,
+                          "result", was_added ? "added" : "updated", "phone", phone_for(r, phone, masked));
+            if (was_added)
+                added++;
+            else
+                updated++;
+        }
+        json_object_set_new(o, "index", json_integer((json_int_t)i));
+        json_array_append_new(results, o);
+    }
+    snprintf(r->note, sizeof r->note, "list %.64s: %zu added, %zu updated, %zu rejected", r->params[0],
+             added, updated, rejected);
+    if (!batch) {
+        json_t *o = json_array_get(results, 0);
+        int st = (int)json_integer_value(json_object_get(o, "status"));
+        if (st == 422) {
+            answer_json(r, 422, json_pack("{s:O}", "error", json_object_get(o, "error")));
+        } else {
+            json_object_del(o, "status");
+            json_object_del(o, "index");
+            answer_json(r, st, json_incref(o));
+        }
+        json_decref(results);
+    } else {
+        answer_json(r, 200, json_pack("{s:I, s:I, s:I, s:o}", "added", (json_int_t)added, "updated",
+                                      (json_int_t)updated, "rejected", (json_int_t)rejected, "results", results));
+    }
+out:
+    json_decref(j);
+}
+
+/* DELETE /v1/lists/{list}/members/{phone} */
+static void h_delete_member(api_req *r)
+{
+    char phone[PHONE_MAX], err[160];
+    if (list_param(r) < 0)
+        return;
+    if (phone_normalize(r->params[1], r->s->env.cfg->allow_international, phone, err, sizeof err) < 0) {
+        api_error(r, 422, "invalid", "phone", "phone: %s", err);
+        return;
+    }
+    if (!req_queue(r))
+        return;
+    int removed = 0, rc = queue_list_remove(r->q, r->params[0], phone, &removed);
+    char masked[PHONE_MAX];
+    if (rc < 0)
+        queue_failed(r, rc);
+    else if (!removed)
+        api_error(r, 404, "not_found", "phone", "%s is not on list %s", phone_mask(phone, masked), r->params[0]);
+    else
+        answer_json(r, 200, json_pack("{s:s, s:s, s:b}", "list", r->params[0],
+                                      "phone", phone_for(r, phone, masked), "removed", 1));
+}
+
+/* GET /v1/bulletins/{title}/{issue}: the issue's figures, as
+ * `herald bulletin stats` prints them. */
+static void h_bulletin_stats(api_req *r)
+{
+    char *end;
+    long long issue = strtoll(r->params[1], &end, 10);
+    if (*end || issue <= 0) {
+        api_error(r, 400, "bad_request", "issue", "issue '%s' is not a positive number", r->params[1]);
+        return;
+    }
+    if (!req_queue(r))
+        return;
+    json_t *j = NULL;
+    int rc = queue_bulletin_stats(r->q, r->params[0], issue, &j);
+    if (rc == QUEUE_ERR_NOTFOUND)
+        api_error(r, 404, "not_found", "issue", "no issue %lld of '%s'", issue, r->params[0]);
+    else if (rc < 0)
+        queue_failed(r, rc);
+    else
+        answer_json(r, 200, j);
+}
+
+/* Standard base64 (RFC 4648, padding optional, no line breaks) -> bytes;
+ * malloc'd, NULL when it is not base64. */
+static unsigned char *b64_decode(const char *in, size_t *outlen)
+{
+    size_t n = strlen(in);
+    while (n && in[n - 1] == '=')
+        n--;
+    if (n % 4 == 1)
+        return NULL;
+    char *padded = malloc(n + 4);
+    unsigned char *out = malloc(n / 4 * 3 + 3);
+    if (!padded || !out) {
+        free(padded);
+        free(out);
+        return NULL;
+    }
+    memcpy(padded, in, n);
+    size_t pn = n;
+    while (pn % 4)
+        padded[pn++] = '=';
+    int got = EVP_DecodeBlock(out, (const unsigned char *)padded, (int)pn);
+    free(padded);
+    if (got < 0) {
+        free(out);
+        return NULL;
+    }
+    *outlen = (size_t)got - (pn - n);       /* EVP_DecodeBlock counts padding as zero bytes */
+    return out;
+}
+
+/* POST /v1/bulletins: an issue with its content inline,
+ *   {"title","lists":[...],"subject","send_at",
+ *    "slides":[{"text","image" (base64 JPEG, PNG or GIF),"image_name","duration_s"}]}
+ * sent by bulletin_issue_send, the function behind `herald bulletin send`. */
+static void h_post_bulletin(api_req *r)
+{
+    json_t *j = body_json(r, 1);
+    if (!j)
+        return;
+    static const char *const known[] = { "title", "lists", "subject", "send_at", "slides", NULL };
+    const char *key;
+    json_t *v;
+    unsigned char *imgs[MMS_MAX_SLIDES] = { 0 };
+    const char *lists[16];
+    mms_issue is;
+    memset(&is, 0, sizeof is);
+    json_object_foreach(j, key, v) {
+        int k;
+        for (k = 0; known[k] && strcmp(key, known[k]); k++)
+            ;
+        if (!known[k]) {
+            api_error(r, 422, "invalid", key, "%s: unknown member (title, lists, subject, send_at, slides)", key);
+            goto out;
+        }
+    }
+    const char *title = json_string_value(json_object_get(j, "title"));
+    if (!title || !*title) {
+        api_error(r, 422, "invalid", "title", "title: missing or not a string (one of bulletin.titles)");
+        goto out;
+    }
+    json_t *jl = json_object_get(j, "lists");
+    size_t nl = json_array_size(jl);
+    if (!json_is_array(jl) || nl == 0 || nl > 16) {
+        api_error(r, 422, "invalid", "lists", "lists: an array of 1 to 16 list names");
+        goto out;
+    }
+    for (size_t i = 0; i < nl; i++) {
+        char f[32];
+        snprintf(f, sizeof f, "lists[%zu]", i);
+        if (!(lists[i] = json_string_value(json_array_get(jl, i)))) {
+            api_error(r, 422, "invalid", f, "%s: not a string", f);
+            goto out;
+        }
+    }
+    json_t *js = json_object_get(j, "subject");
+    if (js && !json_is_string(js)) {
+        api_error(r, 422, "invalid", "subject", "subject: must be a string");
+        goto out;
+    }
+    long long now = svc_now_ms(), send_at = 0;
+    json_t *ja = json_object_get(j, "send_at");
+    char err[4096];
+    if (json_is_integer(ja)) {
+        send_at = json_integer_value(ja);
+    } else if (ja && (!json_is_string(ja) || svc_parse_time(json_string_value(ja), now, &send_at, err, sizeof err) < 0)) {
+        api_error(r, 422, "invalid", "send_at", "send_at: %s", json_is_string(ja) ? err : "a time string or Unix milliseconds");
+        goto out;
+    }
+    json_t *sl = json_object_get(j, "slides");
+    size_t ns = json_array_size(sl);
+    if (!json_is_array(sl) || ns == 0 || ns > MMS_MAX_SLIDES) {
+        api_error(r, 422, "invalid", "slides", "slides: an array of 1 to %d slides, each with text and/or a base64 image",
+                  MMS_MAX_SLIDES);
+        goto out;
+    }
+    for (size_t i = 0; i < ns; i++) {
+        json_t *o = json_array_get(sl, i);
+        json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
+        json_t *nm = json_object_get(o, "image_name"), *du = json_object_get(o, "duration_s");
+        char f[48];
+        mms_slide *s = &is.slides[i];
+        if (!json_is_object(o) || (!t && !im)) {
+            snprintf(f, sizeof f, "slides[%zu]", i);
+            api_error(r, 422, "invalid", f, "%s: an object with text and/or image", f);
+            goto out;
+        }
+        if (t && !json_is_string(t)) {
+            snprintf(f, sizeof f, "slides[%zu].text", i);
+            api_error(r, 422, "invalid", f, "%s: must be a string", f);
+            goto out;
+        }
+        if (im && (!json_is_string(im) || !(imgs[i] = b64_decode(json_string_value(im), &s->image_len))
+                   || s->image_len == 0)) {
+            snprintf(f, sizeof f, "slides[%zu].image", i);
+            api_error(r, 422, "invalid", f, "%s: not base64 (the image's bytes, standard alphabet)", f);
+            goto out;
+        }
+        if (du && (!json_is_integer(du) || json_integer_value(du) < 1 || json_integer_value(du) > 600)) {
+            snprintf(f, sizeof f, "slides[%zu].duration_s", i);
+            api_error(r, 422, "invalid", f, "%s: seconds from 1 to 600", f);
+            goto out;
+        }
+        if (t) {
+            s->text = json_string_value(t);
+            s->text_len = json_string_length(t);
+        }
+        s->image = imgs[i];
+        s->image_name = json_is_string(nm) ? json_string_value(nm) : NULL;
+        s->dur_s = du ? (int)json_integer_value(du) : 0;
+    }
+    is.nslides = (int)ns;
+    if (!req_queue(r))
+        goto out;
+    bulletin_send_req rq = { .title = title, .lists = lists, .nlists = (int)nl, .send_at_ms = send_at,
+                             .subject = json_string_value(js), .content = &is };
+    json_t *res = NULL;
+    const char *field = NULL;
+    pthread_rwlock_rdlock(r->s->env.cat_lock);
+    int rc = bulletin_issue_send(r->q, r->s->env.cfg, *r->s->env.cat, &rq, &res, err, sizeof err, &field);
+    pthread_rwlock_unlock(r->s->env.cat_lock);
+    if (rc == -1) {
+        api_error(r, 422, "invalid", field, "%s: %s", field ? field : "bulletin", err);
+    } else if (rc < 0) {
+        r->q_broken = 1;   /* the state of the connection is unknown after a failed script */
+        api_error(r, 503, "unavailable", NULL, "%s", err);
+    } else {
+        snprintf(r->note, sizeof r->note, "bulletin issue %lld",
+                 (long long)json_integer_value(json_object_get(res, "issue")));
+        answer_json(r, 201, res);
+    }
+out:
+    for (int i = 0; i < MMS_MAX_SLIDES; i++)
+        free(imgs[i]);
+    json_decref(j);
+}
+
 /* ---- routing --------------------------------------------------------- */
 
 static const route_def routes[] = {
@@ -1581,6 +2337,16 @@ static const route_def routes[] = {
     { "GET", "/v1/messages/{id}", h_get_message, API_SCOPE_READ, 0 },
     { "GET", "/v1/templates", h_templates, API_SCOPE_READ | API_SCOPE_SEND, 0 },
     { "POST", "/v1/templates/{name}/preview", h_preview, API_SCOPE_READ | API_SCOPE_SEND, 1 },
+    { "POST", "/v1/contacts", h_post_contacts, API_SCOPE_CONTACTS, 1 },
+    { "GET", "/v1/replies", h_get_replies, API_SCOPE_READ | API_SCOPE_CONTACTS, 0 },
+    { "GET", "/v1/surveys/{period}/report", h_survey_report, API_SCOPE_READ, 0 },
+    { "POST", "/v1/optouts", h_post_optout, API_SCOPE_CONTACTS, 1 },
+    { "DELETE", "/v1/optouts/{phone}", h_delete_optout, API_SCOPE_CONTACTS, 0 },
+    { "POST", "/v1/bulletins", h_post_bulletin, API_SCOPE_BULLETIN, 1 },
+    { "GET", "/v1/bulletins/{title}/{issue}", h_bulletin_stats, API_SCOPE_BULLETIN | API_SCOPE_READ, 0 },
+    { "GET", "/v1/lists/{list}", h_get_list, API_SCOPE_BULLETIN, 0 },
+    { "POST", "/v1/lists/{list}/members", h_post_members, API_SCOPE_BULLETIN, 1 },
+    { "DELETE", "/v1/lists/{list}/members/{phone}", h_delete_member, API_SCOPE_BULLETIN, 0 },
     { "POST", "/v1/inbound/{route}", h_inbound, 0, 2 },
     { "GET", "/healthz", h_healthz, 0, 0 },
     { "GET", "/readyz", h_readyz, 0, 0 },
@@ -1712,9 +2478,14 @@ static int req_begin(api_req *r)
         }
         token_rt *t = &s->tokens[r->token];
         if (!(t->cfg.scopes & d->scopes)) {
+            char need[64] = "";
+            for (int k = 0; scope_names[k]; k++)
+                if (d->scopes & (1u << k)) {
+                    size_t l = strlen(need);
+                    snprintf(need + l, sizeof need - l, "%s%s", l ? " or " : "", scope_names[k]);
+                }
             api_error(r, 403, "forbidden", NULL, "token '%s' lacks the scope for %s %s (needs %s)",
-                      t->cfg.name, d->method, d->path,
-                      d->scopes == API_SCOPE_SEND ? "send" : d->scopes == API_SCOPE_READ ? "read" : "send or read");
+                      t->cfg.name, d->method, d->path, need);
             return 1;
         }
         int wait = rate_take(t);

@@ -560,7 +560,7 @@ static int truthy(const char *s, int *v)
     return -1;
 }
 
-static int valid_list_name(const char *s)
+int bulletin_list_name_ok(const char *s)
 {
     if (!*s || strlen(s) > 64)
         return 0;
@@ -711,7 +711,7 @@ int gw_cmd_list(gw_config *cfg, int argc, char **argv)
     if (argc < 3)
         return list_usage();
     const char *sub = argv[1], *list = argv[2];
-    if (!valid_list_name(list))
+    if (!bulletin_list_name_ok(list))
         return die(EXIT_BAD_INPUT, "list name '%s': 1-64 characters without spaces, ':' or braces", list);
     if (strcmp(sub, "import") == 0) {
         if (argc != 4)
@@ -806,23 +806,28 @@ typedef struct member {
 } member;
 
 /* The union of the lists, each number once; a number flagged sms_only on
- * any of its lists is sms_only. Opted-out numbers are left out. */
+ * any of its lists is sms_only. Opted-out numbers are left out. Returns 0,
+ * -1 bad input (err, *field), -2 Redis. */
 static int gather(queue *q, const char *const *lists, int nlists, json_t **holder, member **out,
-                  size_t *n, long long *optout)
+                  size_t *n, long long *optout, char *err, size_t errlen, const char **field)
 {
     json_t *byphone = json_object();
     *holder = json_array();
     *optout = 0;
+    *n = 0;
     for (int i = 0; i < nlists; i++) {
         json_t *arr = NULL;
         if (queue_list_get(q, lists[i], &arr) < 0) {
             json_decref(byphone);
-            return die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+            snprintf(err, errlen, "redis: %s", queue_errstr(q));
+            return -2;
         }
         if (json_array_size(arr) == 0) {
             json_decref(arr);
             json_decref(byphone);
-            return die(EXIT_BAD_INPUT, "list '%s' has no members", lists[i]);
+            snprintf(err, errlen, "list '%s' has no members", lists[i]);
+            *field = "lists";
+            return -1;
         }
         json_array_append_new(*holder, arr);
         size_t k;
@@ -836,14 +841,14 @@ static int gather(queue *q, const char *const *lists, int nlists, json_t **holde
         }
     }
     *out = calloc(json_object_size(byphone) + 1, sizeof **out);
-    *n = 0;
     const char *p;
     json_t *m;
     json_object_foreach(byphone, p, m) {
         int yes = queue_optout_has(q, p);
         if (yes < 0) {
             json_decref(byphone);
-            return die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+            snprintf(err, errlen, "redis: %s", queue_errstr(q));
+            return -2;
         }
         if (yes) {
             (*optout)++;
@@ -875,7 +880,8 @@ static json_t *parts_json(const mms_composed *mc)
 }
 
 static int enqueue_mms(queue *q, const char *title, long long issue, const char *subject,
-                       const member *ms, size_t n, int batch, long long send_at, long long *requests)
+                       const member *ms, size_t n, int batch, long long send_at, long long *requests,
+                       char *err, size_t errlen)
 {
     *requests = 0;
     size_t k = 0, group = 0;
@@ -909,11 +915,135 @@ static int enqueue_mms(queue *q, const char *title, long long issue, const char 
         queue_enq_result res;
         int r = vj ? queue_enqueue(q, &m, 1, &res) : -1;
         free(vj);
-        if (r < 0 || res.status < 0)
-            return die(EXIT_FAILURE_OTHER, "queueing issue %lld: %s", issue, queue_errstr(q));
+        if (r < 0 || res.status < 0) {
+            snprintf(err, errlen, "queueing issue %lld: %s", issue, queue_errstr(q));
+            return -2;
+        }
         (*requests)++;
     }
     return 0;
+}
+
+int bulletin_issue_send(queue *q, const gw_config *cfg, const catalog *cat, const bulletin_send_req *rq,
+                        json_t **out, char *err, size_t errlen, const char **field)
+{
+    *out = NULL;
+    *field = NULL;
+    char known[512];
+    if (!rq->title || !title_known(cfg, rq->title)) {
+        titles_text(cfg, known, sizeof known);
+        snprintf(err, errlen, "title '%s' is not a configured bulletin title (bulletin.titles: %s)",
+                 rq->title ? rq->title : "", known);
+        *field = "title";
+        return -1;
+    }
+    if (rq->nlists < 1) {
+        snprintf(err, errlen, "no list to send to");
+        *field = "lists";
+        return -1;
+    }
+    for (int i = 0; i < rq->nlists; i++)
+        if (!bulletin_list_name_ok(rq->lists[i])) {
+            snprintf(err, errlen, "list name '%s': 1-64 characters without spaces, ':' or braces", rq->lists[i]);
+            *field = "lists";
+            return -1;
+        }
+    /* Content first: a refused issue takes no number and queues nothing. */
+    long long now = svc_now_ms();
+    mms_composed mc;
+    char seed[40];
+    snprintf(seed, sizeof seed, "%llx", (unsigned long long)now);
+    mms_issue is = *rq->content;             /* slides without a duration take the configured one */
+    int dur = (int)cfg_int(bulletin_group(cfg), gw_bulletin_keys, "slide_duration_s");
+    for (int i = 0; i < is.nslides && i < MMS_MAX_SLIDES; i++)
+        if (!is.slides[i].dur_s)
+            is.slides[i].dur_s = dur;
+    if (mms_compose(&is, seed, &mc, err, errlen) < 0) {
+        *field = "content";
+        return -1;
+    }
+    size_t budget;
+    int batch, nroutes;
+    mms_limits(cfg, &budget, &batch, &nroutes);
+    char berr[1024];
+    if (mms_check_budget(&mc, budget, berr, sizeof berr) < 0) {
+        snprintf(err, errlen, "refused: %s", berr);
+        mms_composed_free(&mc);
+        *field = "content";
+        return -1;
+    }
+    if (!nroutes)
+        gw_log(LOG_WARN, "bulletin", "no mm7 route serves family bulletin: the MMS will wait in the queue");
+    int code = -2;
+    json_t *holder = NULL, *pj = NULL;
+    member *ms = NULL;
+    size_t n = 0;
+    long long optout = 0, issue = 0, requests = 0, nsms = 0;
+    char *subject = NULL;
+    if (fallback_check(cfg, cat, rq->title, err, errlen) < 0) {
+        code = -1;
+        *field = "title";
+        goto out;
+    }
+    if ((code = gather(q, rq->lists, rq->nlists, &holder, &ms, &n, &optout, err, errlen, field)) != 0)
+        goto out;
+    code = -2;
+    if (queue_bulletin_next_issue(q, rq->title, &issue) < 0) {
+        snprintf(err, errlen, "redis: %s", queue_errstr(q));
+        goto out;
+    }
+    if (rq->subject)
+        subject = strdup(rq->subject);
+    else if (asprintf(&subject, "《%s》第%lld期", rq->title, issue) < 0)
+        subject = NULL;
+    pj = parts_json(&mc);
+    char *pjs = json_dumps(pj, JSON_COMPACT);
+    queue_bulletin_rcpt *rc = calloc(n + 1, sizeof *rc);
+    for (size_t i = 0; rc && i < n; i++) {
+        rc[i].phone = ms[i].phone;
+        rc[i].sms_only = ms[i].sms_only;
+        nsms += ms[i].sms_only;
+    }
+    queue_bulletin_new b = {
+        .title = rq->title, .issue = issue, .subject = subject ? subject : "", .content_type = mc.content_type,
+        .content = mc.body, .content_len = mc.len, .parts_json = pjs, .rcpt = rc, .nrcpt = n,
+        .skipped_optout = optout, .send_at_ms = rq->send_at_ms, .now_ms = now,
+    };
+    int stored = rc && pjs && subject ? queue_bulletin_create(q, &b) : QUEUE_ERR_PROTO;
+    free(rc);
+    free(pjs);
+    if (stored < 0) {
+        snprintf(err, errlen, "storing issue %lld: %s", issue, queue_errstr(q));
+        goto out;
+    }
+    if (enqueue_mms(q, rq->title, issue, subject, ms, n, batch, rq->send_at_ms, &requests, err, errlen) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (!ms[i].sms_only)
+            continue;
+        char ferr[512];
+        if (fallback_sms(q, cfg, cat, rq->title, issue, ms[i].phone, rq->send_at_ms, ferr, sizeof ferr) < 0) {
+            snprintf(err, errlen, "issue %lld: %s", issue, ferr);
+            goto out;
+        }
+    }
+    gw_log(LOG_INFO, "bulletin", "%s issue %lld: %zu recipients (%lld sms_only), %lld MMS requests, "
+           "%zu bytes, %lld opted out", rq->title, issue, n, nsms, requests, mc.len, optout);
+    *out = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O}", "title", rq->title,
+                     "issue", (json_int_t)issue, "subject", subject,
+                     "recipients", (json_int_t)n, "sms_only", (json_int_t)nsms,
+                     "skipped_optout", (json_int_t)optout, "mms_requests", (json_int_t)requests,
+                     "size", (json_int_t)mc.len, "budget", (json_int_t)budget, "parts", pj);
+    if (*out && rq->send_at_ms)
+        json_object_set_new(*out, "send_at", json_integer(rq->send_at_ms));
+    code = 0;
+out:
+    free(subject);
+    free(ms);
+    json_decref(pj);
+    json_decref(holder);
+    mms_composed_free(&mc);
+    return code;
 }
 
 static int bulletin_send(gw_config *cfg, int argc, char **argv)
@@ -960,7 +1090,6 @@ static int bulletin_send(gw_config *cfg, int argc, char **argv)
     if (at && svc_parse_time(at, now, &send_at, err, sizeof err) < 0)
         return die(EXIT_BAD_INPUT, "--at: %s", err);
 
-    /* Content first: a refused issue takes no number and queues nothing. */
     int dur = (int)cfg_int(bulletin_group(cfg), gw_bulletin_keys, "slide_duration_s");
     content c;
     err[0] = '\0';
@@ -968,103 +1097,34 @@ static int bulletin_send(gw_config *cfg, int argc, char **argv)
         content_free(&c);
         return die(EXIT_BAD_INPUT, "%s", err);
     }
-    mms_composed mc;
-    char seed[40];
-    snprintf(seed, sizeof seed, "%llx", (unsigned long long)now);
-    if (mms_compose(&c.is, seed, &mc, err, sizeof err) < 0) {
-        content_free(&c);
-        return die(EXIT_BAD_INPUT, "%s: %s", path, err);
-    }
-    size_t budget;
-    int batch, nroutes;
-    mms_limits(cfg, &budget, &batch, &nroutes);
-    if (mms_check_budget(&mc, budget, err, sizeof err) < 0) {
-        mms_composed_free(&mc);
-        content_free(&c);
-        return die(EXIT_BAD_INPUT, "refused: %s", err);
-    }
-    if (!nroutes)
-        gw_log(LOG_WARN, "bulletin", "no mm7 route serves family bulletin: the MMS will wait in the queue");
-
     int code = EXIT_FAILURE_OTHER;
     catalog *cat = catalog_load_dir(cfg->templates_dir, err, sizeof err);
     queue *q = cat ? connect_q(cfg) : NULL;
-    json_t *holder = NULL, *pj = NULL;
-    member *ms = NULL;
-    size_t n = 0;
-    long long optout = 0, issue = 0, requests = 0, nsms = 0;
-    char *subject = NULL;
     if (!cat) {
         code = die(EXIT_BAD_INPUT, "%s", err);
-        goto out;
-    }
-    if (!q)
-        goto out;
-    if (fallback_check(cfg, cat, title, err, sizeof err) < 0) {
-        code = die(EXIT_BAD_INPUT, "%s", err);
-        goto out;
-    }
-    if ((code = gather(q, lists, nlists, &holder, &ms, &n, &optout)) != 0)
-        goto out;
-    code = EXIT_FAILURE_OTHER;
-    if (queue_bulletin_next_issue(q, title, &issue) < 0) {
-        die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
-        goto out;
-    }
-    if (subject_flag || c.subject)
-        subject = strdup(subject_flag ? subject_flag : c.subject);
-    else if (asprintf(&subject, "《%s》第%lld期", title, issue) < 0)
-        subject = NULL;
-    pj = parts_json(&mc);
-    char *pjs = json_dumps(pj, JSON_COMPACT);
-    queue_bulletin_rcpt *rc = calloc(n + 1, sizeof *rc);
-    for (size_t i = 0; rc && i < n; i++) {
-        rc[i].phone = ms[i].phone;
-        rc[i].sms_only = ms[i].sms_only;
-        nsms += ms[i].sms_only;
-    }
-    queue_bulletin_new b = {
-        .title = title, .issue = issue, .subject = subject ? subject : "", .content_type = mc.content_type,
-        .content = mc.body, .content_len = mc.len, .parts_json = pjs, .rcpt = rc, .nrcpt = n,
-        .skipped_optout = optout, .send_at_ms = send_at, .now_ms = now,
-    };
-    int stored = rc && pjs && subject ? queue_bulletin_create(q, &b) : QUEUE_ERR_PROTO;
-    free(rc);
-    free(pjs);
-    if (stored < 0) {
-        die(EXIT_FAILURE_OTHER, "storing issue %lld: %s", issue, queue_errstr(q));
-        goto out;
-    }
-    if (enqueue_mms(q, title, issue, subject, ms, n, batch, send_at, &requests) != 0)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        if (!ms[i].sms_only)
-            continue;
-        if (fallback_sms(q, cfg, cat, title, issue, ms[i].phone, send_at, err, sizeof err) < 0) {
-            die(EXIT_FAILURE_OTHER, "issue %lld: %s", issue, err);
-            goto out;
+    } else if (q) {
+        bulletin_send_req rq = {
+            .title = title, .lists = lists, .nlists = nlists, .send_at_ms = send_at,
+            .subject = subject_flag ? subject_flag : c.subject, .content = &c.is,
+        };
+        json_t *j = NULL;
+        const char *field = NULL;
+        int rc = bulletin_issue_send(q, cfg, cat, &rq, &j, err, sizeof err, &field);
+        if (rc == -1 && field && !strcmp(field, "content"))
+            code = strncmp(err, "refused: ", 9) ? die(EXIT_BAD_INPUT, "%s: %s", path, err)
+                                                 : die(EXIT_BAD_INPUT, "%s", err);
+        else if (rc == -1)
+            code = die(EXIT_BAD_INPUT, "%s", err);
+        else if (rc < 0)
+            code = die(EXIT_FAILURE_OTHER, "%s", err);
+        else {
+            print_json(j);
+            code = EXIT_DONE;
         }
+        json_decref(j);
     }
-    gw_log(LOG_INFO, "bulletin", "%s issue %lld: %zu recipients (%lld sms_only), %lld MMS requests, "
-           "%zu bytes, %lld opted out", title, issue, n, nsms, requests, mc.len, optout);
-    json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:O}", "title", title,
-                          "issue", (json_int_t)issue, "subject", subject,
-                          "recipients", (json_int_t)n, "sms_only", (json_int_t)nsms,
-                          "skipped_optout", (json_int_t)optout, "mms_requests", (json_int_t)requests,
-                          "size", (json_int_t)mc.len, "budget", (json_int_t)budget, "parts", pj);
-    if (send_at)
-        json_object_set_new(j, "send_at", json_integer(send_at));
-    print_json(j);
-    json_decref(j);
-    code = EXIT_DONE;
-out:
-    free(subject);
-    free(ms);
-    json_decref(pj);
-    json_decref(holder);
     queue_free(q);
     catalog_free(cat);
-    mms_composed_free(&mc);
     content_free(&c);
     return code;
 }
@@ -1122,9 +1182,8 @@ static void mm7_ids(const gw_config *cfg, const char **ns, const char **version)
 }
 
 /* `herald bulletin dlr [FILE|-]`: applies one DeliveryReportReq (what the
- * MMSC POSTs) and prints the DeliveryReportRsp to send back. Until the
- * HTTP API carries the MMSC's reports, an operator (or a test) feeds them
- * here. Exit 2 when the report is refused (the answer is still printed). */
+ * MMSC POSTs to /v1/inbound/ROUTE) and prints the DeliveryReportRsp to
+ * send back: for a report kept in a file, fed by an operator or a test. Exit 2 when the report is refused (the answer is still printed). */
 static int bulletin_dlr(gw_config *cfg, int argc, char **argv)
 {
     const char *file = argc > 1 ? argv[1] : "-";

@@ -14,11 +14,14 @@
 #ifndef HERALD_BULLETIN_H
 #define HERALD_BULLETIN_H
 
+#include <jansson.h>
+
 #include "gateway/cfgkeys.h"
 #include "gateway/config.h"
 #include "providers/mm7.h"
 #include "queue/queue.h"
 #include "templates/catalog.h"
+#include "templates/mms.h"
 
 #define BULLETIN_MMS_TEMPLATE "bulletin_mms"
 #define BULLETIN_FALLBACK_TEMPLATE "bulletin_fallback"
@@ -30,6 +33,30 @@ extern const cfg_key gw_bulletin_keys[];
  * Return an exit code (0 done, 2 bad input, 1 other failure). */
 int gw_cmd_list(gw_config *cfg, int argc, char **argv);
 int gw_cmd_bulletin(gw_config *cfg, int argc, char **argv);
+
+/* A list name is 1-64 bytes without spaces, ':' or braces (CLI and API). */
+int bulletin_list_name_ok(const char *s);
+
+/* One issue to send, however its content arrived (`herald bulletin send`
+ * reads a folder; POST /v1/bulletins decodes JSON). */
+typedef struct bulletin_send_req {
+    const char *title;            /* one of bulletin.titles */
+    const char *const *lists;     /* list names; the union is sent, each number once */
+    int nlists;
+    long long send_at_ms;         /* 0: now */
+    const char *subject;          /* NULL: 《title》第N期 */
+    const mms_issue *content;     /* the slides (templates/mms.h) */
+} bulletin_send_req;
+
+/* Composes the content, checks it against the MMSC's size budget, takes
+ * the next issue number, stores the issue and queues its MMS requests and
+ * the sms_only members' fallback SMS. Nothing is written when the input is
+ * refused. Returns 0 with *out (the summary `herald bulletin send` prints:
+ * title, issue, subject, recipients, sms_only, skipped_optout,
+ * mms_requests, size, budget, parts), -1 bad input (err, and *field:
+ * "title", "lists" or "content"), -2 Redis or storage (err). */
+int bulletin_issue_send(queue *q, const gw_config *cfg, const catalog *cat, const bulletin_send_req *rq,
+                        json_t **out, char *err, size_t errlen, const char **field);
 
 /* What a worker needs to send one bulletin message. */
 typedef struct bulletin_job {

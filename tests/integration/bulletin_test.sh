@@ -4,7 +4,10 @@
 # each number once and byte for byte; delivery reports update the figures;
 # an sms_only member and a permanently refused MMS get the fallback SMS
 # (sink route); an over-budget issue is refused with its part sizes; issue
-# numbers are never reused, even by two sends at once.
+# numbers are never reused, even by two sends at once. Through the HTTP
+# API: the MMSC's delivery reports (POST /v1/inbound/mmsc), the figures
+# (GET /v1/bulletins/{title}/{issue}) and an issue sent with its content
+# inline (POST /v1/bulletins, a base64 JPEG arriving byte for byte).
 set -u
 . "$(dirname "$0")/../lib.sh"
 T=$TEST_TMP
@@ -29,6 +32,9 @@ routes = (
   { name = "sms"; driver = "sink"; sink = { file = "$T/sink.jsonl"; }; }
 );
 bulletin = { titles = ["$TITLE", "预防犯罪"]; link_pattern = "https://example.gov.cn/b/{title}/{issue}"; };
+api = { enabled = true; port = 0; admin_token_file = "";
+        tokens = ( { name = "office"; token = "bulletin-token-0123456789"; scopes = [ "bulletin" ]; } );
+        callbacks = ( { route = "mmsc"; secret = "mm7-secret-0123456789"; format = "mm7"; } ); };
 CONF
 H() { "$HERALD" -c "$T/h.conf" "$@"; }
 
@@ -69,6 +75,7 @@ mkimg png 40 30 "$T/issue/03.png" || fail "mkimg png"
 printf '第38期 检察开放日\n' > "$T/issue/subject.txt"
 
 gw_start g "$T/h.conf" || fail "gateway"
+API=http://127.0.0.1:$(grep -o 'listening on 127.0.0.1:[0-9]*' "$T/g.log" | head -1 | cut -d: -f2)
 H bulletin send --title "$TITLE" --content "$T/issue" --list deputies --list public > "$T/send.json" \
     || fail "send: $(cat "$T/send.json")"
 ISSUE=$(jget .issue < "$T/send.json")
@@ -127,6 +134,36 @@ wait_until 10 grep -q "\"to\":\"+86$SECOND\"" "$T/sink.jsonl" || fail "no fallba
 expect_eq "$(stats 1 .sms_fallback)" 2 "sms fallbacks"
 curl -s "$EMU/dlr?mid=mid-999&to=$SECOND&status=Retrieved" | H bulletin dlr - > /dev/null 2>&1 \
     && fail "a report for an unknown MessageID was accepted"
+
+# ---- the MMSC's reports through the HTTP API (POST /v1/inbound/mmsc) ----
+R1=$(for d in "$T"/emu/req/*/; do [ "$(wc -l < "$d/recipients")" = 1 ] && echo "$d"; done | head -1)
+[ -n "$R1" ] || fail "no request with one recipient"
+curl -s "$EMU/dlr?mid=$(cat "$R1/mid")&to=86$(cat "$R1/recipients")&status=Retrieved&txid=tx-api" > "$T/dlr2.xml"
+mm7post() { curl -s -m 20 -o "$T/api.rsp" -w '%{http_code}' -H "X-Herald-Secret: $1" \
+                 -H 'Content-Type: text/xml; charset=utf-8' --data-binary @"$2" "$API/v1/inbound/mmsc"; }
+expect_eq "$(mm7post wrong-secret "$T/dlr2.xml")" 401 "MM7 report with a wrong secret"
+expect_eq "$(stats 1 .mms_retrieved)" 1 "a refused report changes nothing"
+expect_eq "$(mm7post mm7-secret-0123456789 "$T/dlr2.xml")" 200 "MM7 report through the API"
+grep -q "DeliveryReportRsp" "$T/api.rsp" && grep -q "<StatusCode>1000</StatusCode>" "$T/api.rsp" \
+    && grep -q ">tx-api</mm7:TransactionID>" "$T/api.rsp" || fail "API DeliveryReportRsp: $(cat "$T/api.rsp")"
+expect_eq "$(stats 1 .mms_retrieved)" 2 "retrieved after the API's report (8613... recipient form)"
+expect_eq "$(mm7post mm7-secret-0123456789 "$T/dlr2.xml")" 200 "the same report again"
+expect_eq "$(stats 1 .mms_retrieved)" 2 "a repeated API report counts once"
+# a report on a MessageID no bulletin sent is answered and changes nothing
+curl -s "$EMU/dlr?mid=mid-998&to=$SECOND&status=Retrieved" > "$T/dlr3.xml"
+expect_eq "$(mm7post mm7-secret-0123456789 "$T/dlr3.xml")" 200 "a report on another message"
+expect_eq "$(stats 1 .mms_retrieved)" 2 "unchanged by a foreign MessageID"
+# the issue's figures through GET /v1/bulletins/{title}/{issue}, as the CLI prints them
+ET=$(printf '%s' "$TITLE" | od -An -tx1 -v | tr -d ' \n' | sed 's/../%&/g')
+expect_eq "$(curl -s -m 20 -o "$T/st.json" -w '%{http_code}' -H 'Authorization: Bearer bulletin-token-0123456789' "$API/v1/bulletins/$ET/1")" 200 "GET bulletin figures"
+H bulletin stats --title "$TITLE" --issue 1 > "$T/st_cli.json"
+for f in .recipients .mms_sent .mms_retrieved .failed .sms_fallback .sms_only .skipped_optout; do
+    expect_eq "$(jget $f < "$T/st.json")" "$(jget $f < "$T/st_cli.json")" "API figure $f"
+done
+expect_eq "$(curl -s -m 20 -o "$T/st.json" -w '%{http_code}' -H 'Authorization: Bearer bulletin-token-0123456789' "$API/v1/bulletins/$ET/77")" 404 "unknown issue"
+expect_eq "$(jget .error.field < "$T/st.json")" issue "unknown issue names the field"
+expect_eq "$(curl -s -m 20 -o "$T/st.json" -w '%{http_code}' -H 'Authorization: Bearer bulletin-token-0123456789' "$API/v1/bulletins/$ET/x1")" 400 "bad issue number"
+expect_eq "$(curl -s -m 20 -o /dev/null -w '%{http_code}' "$API/v1/bulletins/$ET/1")" 401 "figures without a token"
 
 # ---- a permanent MMS failure (2002 address error) falls back to SMS ----
 H list add one 13800000007 >/dev/null
@@ -198,6 +235,43 @@ LAST=$(H bulletin last "$TITLE")
 expect_eq $? 2 "send without a link pattern"
 grep -q "link_pattern is empty" "$T/e3" || fail "no-link message: $(cat "$T/e3")"
 expect_eq "$(H bulletin last "$TITLE")" "$LAST" "a refused issue takes no number"
+
+# ---- POST /v1/bulletins: an issue with its content inline (text, a base64 JPEG) ----
+bpost() { curl -s -m 30 -o "$T/bp.json" -w '%{http_code}' -H "Authorization: Bearer ${2:-bulletin-token-0123456789}" \
+               -H 'Content-Type: application/json' --data-binary @"$1" "$API/v1/bulletins"; }
+LAST=$(H bulletin last 预防犯罪)
+printf '{"title":"预防犯罪","lists":["one"],"subject":"第9期 防范电诈","slides":[{"text":"警惕冒充公检法的电话。"},{"image":"%s","image_name":"p.jpg","text":"图示"}]}' \
+    "$(base64 -w0 "$T/issue/02.jpg")" > "$T/bp_ok.json"
+expect_eq "$(bpost "$T/bp_ok.json" wrong-token)" 401 "POST /v1/bulletins with a bad token"
+expect_eq "$(bpost "$T/bp_ok.json")" 201 "POST /v1/bulletins: $(cat "$T/bp.json")"
+N=$(jget .issue < "$T/bp.json")
+expect_eq "$N" $((LAST + 1)) "the API's issue takes the next number"
+expect_eq "$(jget .recipients < "$T/bp.json")" 1 "API issue recipients"
+expect_eq "$(jget .mms_requests < "$T/bp.json")" 1 "API issue MMS requests"
+wait_until 20 is 预防犯罪 "$N" .mms_sent 1 || fail "the API's issue was not sent: $(H bulletin stats --title 预防犯罪 --issue "$N")"
+D=$(grep -l "第9期 防范电诈" "$T"/emu/req/*/subject | head -1); D=${D%/subject}
+[ -n "$D" ] || fail "no MM7 request with the API's subject"
+J=$(ls "$D"/*.jpg 2>/dev/null | head -1)
+[ -n "$J" ] && cmp "$T/issue/02.jpg" "$J" || fail "the base64 JPEG did not arrive byte for byte"
+grep -q "警惕冒充公检法的电话。" "$D"/*.txt || fail "the API's slide text did not arrive"
+# bad input names the field and takes no number
+printf '{"title":"预防犯罪","lists":["one"],"slides":[{"image":"!!not base64!!"}]}' > "$T/bp1.json"
+expect_eq "$(bpost "$T/bp1.json")" 422 "bad base64"
+expect_eq "$(jget .error.field < "$T/bp.json")" "slides[0].image" "bad base64 names the slide"
+printf '{"title":"不存在","lists":["one"],"slides":[{"text":"x"}]}' > "$T/bp2.json"
+expect_eq "$(bpost "$T/bp2.json")" 422 "unknown title"
+expect_eq "$(jget .error.field < "$T/bp.json")" title "unknown title named"
+printf '{"title":"预防犯罪","lists":["nobody"],"slides":[{"text":"x"}]}' > "$T/bp3.json"
+expect_eq "$(bpost "$T/bp3.json")" 422 "empty list"
+expect_eq "$(jget .error.field < "$T/bp.json")" lists "empty list named"
+printf '{"title":"预防犯罪","lists":["one"],"slides":[{"text":"大图","image":"%s"}]}' "$(base64 -w0 "$T/big/01.png")" > "$T/bp4.json"
+expect_eq "$(bpost "$T/bp4.json")" 422 "over budget"
+expect_eq "$(jget .error.field < "$T/bp.json")" content "over budget names the content"
+grep -q "over the budget of 102400 bytes" "$T/bp.json" || fail "budget message: $(cat "$T/bp.json")"
+printf '{"title":"预防犯罪","lists":["one"],"slides":[]}' > "$T/bp5.json"
+expect_eq "$(bpost "$T/bp5.json")" 422 "no slides"
+expect_eq "$(jget .error.field < "$T/bp.json")" slides "no slides named"
+expect_eq "$(H bulletin last 预防犯罪)" "$N" "refused API sends take no number"
 
 gw_stop g || fail "gateway stop"
 echo "bulletin_test: ok"
