@@ -39,36 +39,6 @@ const cfg_key gw_bulletin_keys[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
-static int die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int die(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "herald: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return code;
-}
-
-static queue *connect_q(gw_config *cfg)
-{
-    char err[512];
-    queue *q = queue_connect(&cfg->queue, err, sizeof err);
-    if (!q)
-        die(EXIT_FAILURE_OTHER, "redis: %s", err);
-    return q;
-}
-
-static void print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (s) {
-        puts(s);
-        free(s);
-    }
-}
-
 static const config_setting_t *bulletin_group(const gw_config *cfg)
 {
     return config_lookup(&cfg->cfg, "bulletin");
@@ -625,8 +595,8 @@ static int list_import(gw_config *cfg, const char *list, const char *file)
 {
     FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
     if (!f)
-        return die(EXIT_BAD_INPUT, "list import: cannot open '%s': %s", file, strerror(errno));
-    queue *q = connect_q(cfg);
+        return svc_die(EXIT_BAD_INPUT, "list import: cannot open '%s': %s", file, strerror(errno));
+    queue *q = svc_connect(&cfg->queue);
     if (!q) {
         if (f != stdin)
             fclose(f);
@@ -702,7 +672,7 @@ static int list_import(gw_config *cfg, const char *list, const char *file)
 
 static int list_usage(void)
 {
-    return die(EXIT_BAD_INPUT, "usage: herald list add NAME PHONE [--name N] [--org O] [--sms-only]\n"
+    return svc_die(EXIT_BAD_INPUT, "usage: herald list add NAME PHONE [--name N] [--org O] [--sms-only]\n"
                "       herald list remove NAME PHONE | list show NAME [--json] | list import NAME FILE.csv");
 }
 
@@ -712,7 +682,7 @@ int gw_cmd_list(gw_config *cfg, int argc, char **argv)
         return list_usage();
     const char *sub = argv[1], *list = argv[2];
     if (!bulletin_list_name_ok(list))
-        return die(EXIT_BAD_INPUT, "list name '%s': 1-64 characters without spaces, ':' or braces", list);
+        return svc_die(EXIT_BAD_INPUT, "list name '%s': 1-64 characters without spaces, ':' or braces", list);
     if (strcmp(sub, "import") == 0) {
         if (argc != 4)
             return list_usage();
@@ -722,16 +692,16 @@ int gw_cmd_list(gw_config *cfg, int argc, char **argv)
         int as_json = argc == 4 && strcmp(argv[3], "--json") == 0;
         if (argc > 4 || (argc == 4 && !as_json))
             return list_usage();
-        queue *q = connect_q(cfg);
+        queue *q = svc_connect(&cfg->queue);
         if (!q)
             return EXIT_FAILURE_OTHER;
         json_t *j = NULL;
         int rc = queue_list_get(q, list, &j);
         int code = EXIT_DONE;
         if (rc < 0) {
-            code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+            code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
         } else if (as_json) {
-            print_json(j);
+            svc_print_json(j);
         } else {
             size_t i;
             json_t *m;
@@ -750,18 +720,18 @@ int gw_cmd_list(gw_config *cfg, int argc, char **argv)
         return list_usage();
     char canon[PHONE_MAX], perr[160];
     if (phone_normalize(argv[3], cfg->allow_international, canon, perr, sizeof perr) < 0)
-        return die(EXIT_BAD_INPUT, "phone '%s': %s", argv[3], perr);
+        return svc_die(EXIT_BAD_INPUT, "phone '%s': %s", argv[3], perr);
     if (strcmp(sub, "remove") == 0) {
         if (argc != 4)
             return list_usage();
-        queue *q = connect_q(cfg);
+        queue *q = svc_connect(&cfg->queue);
         if (!q)
             return EXIT_FAILURE_OTHER;
         int removed = 0, code = EXIT_DONE;
         if (queue_list_remove(q, list, canon, &removed) < 0)
-            code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+            code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
         else if (!removed)
-            code = die(EXIT_BAD_INPUT, "%s is not on list %s", canon, list);
+            code = svc_die(EXIT_BAD_INPUT, "%s is not on list %s", canon, list);
         else
             printf("removed %s from %s\n", canon, list);
         queue_free(q);
@@ -785,13 +755,13 @@ int gw_cmd_list(gw_config *cfg, int argc, char **argv)
         else return list_usage();
     }
     if (optind < argc)
-        return die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
-    queue *q = connect_q(cfg);
+        return svc_die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
+    queue *q = svc_connect(&cfg->queue);
     if (!q)
         return EXIT_FAILURE_OTHER;
     int added = 0, code = EXIT_DONE;
     if (queue_list_put(q, list, canon, name, org, sms_only, &added) < 0)
-        code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+        code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
     else
         printf("%s %s on %s%s\n", added ? "added" : "updated", canon, list, sms_only ? " (sms_only)" : "");
     queue_free(q);
@@ -1068,7 +1038,7 @@ static int bulletin_send(gw_config *cfg, int argc, char **argv)
         case 's': subject_flag = optarg; break;
         case 'l':
             if (nlists == MAX_LISTS)
-                return die(EXIT_BAD_INPUT, "at most %d --list", MAX_LISTS);
+                return svc_die(EXIT_BAD_INPUT, "at most %d --list", MAX_LISTS);
             lists[nlists++] = optarg;
             break;
         default:
@@ -1076,32 +1046,32 @@ static int bulletin_send(gw_config *cfg, int argc, char **argv)
         }
     }
     if (optind < argc)
-        return die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
+        return svc_die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
     if (!title || !path || !nlists)
-        return die(EXIT_BAD_INPUT, "usage: herald bulletin send --title T --content DIR_OR_FILE "
+        return svc_die(EXIT_BAD_INPUT, "usage: herald bulletin send --title T --content DIR_OR_FILE "
                    "--list L [--list L2]... [--at TIME] [--subject S]");
     char err[4096], known[512];
     if (!title_known(cfg, title)) {
         titles_text(cfg, known, sizeof known);
-        return die(EXIT_BAD_INPUT, "--title '%s' is not a configured bulletin title (bulletin.titles: %s)",
+        return svc_die(EXIT_BAD_INPUT, "--title '%s' is not a configured bulletin title (bulletin.titles: %s)",
                    title, known);
     }
     long long now = svc_now_ms(), send_at = 0;
     if (at && svc_parse_time(at, now, &send_at, err, sizeof err) < 0)
-        return die(EXIT_BAD_INPUT, "--at: %s", err);
+        return svc_die(EXIT_BAD_INPUT, "--at: %s", err);
 
     int dur = (int)cfg_int(bulletin_group(cfg), gw_bulletin_keys, "slide_duration_s");
     content c;
     err[0] = '\0';
     if (load_content(path, dur, &c, err, sizeof err) < 0) {
         content_free(&c);
-        return die(EXIT_BAD_INPUT, "%s", err);
+        return svc_die(EXIT_BAD_INPUT, "%s", err);
     }
     int code = EXIT_FAILURE_OTHER;
     catalog *cat = catalog_load_dir(cfg->templates_dir, err, sizeof err);
-    queue *q = cat ? connect_q(cfg) : NULL;
+    queue *q = cat ? svc_connect(&cfg->queue) : NULL;
     if (!cat) {
-        code = die(EXIT_BAD_INPUT, "%s", err);
+        code = svc_die(EXIT_BAD_INPUT, "%s", err);
     } else if (q) {
         bulletin_send_req rq = {
             .title = title, .lists = lists, .nlists = nlists, .send_at_ms = send_at,
@@ -1111,14 +1081,14 @@ static int bulletin_send(gw_config *cfg, int argc, char **argv)
         const char *field = NULL;
         int rc = bulletin_issue_send(q, cfg, cat, &rq, &j, err, sizeof err, &field);
         if (rc == -1 && field && !strcmp(field, "content"))
-            code = strncmp(err, "refused: ", 9) ? die(EXIT_BAD_INPUT, "%s: %s", path, err)
-                                                 : die(EXIT_BAD_INPUT, "%s", err);
+            code = strncmp(err, "refused: ", 9) ? svc_die(EXIT_BAD_INPUT, "%s: %s", path, err)
+                                                 : svc_die(EXIT_BAD_INPUT, "%s", err);
         else if (rc == -1)
-            code = die(EXIT_BAD_INPUT, "%s", err);
+            code = svc_die(EXIT_BAD_INPUT, "%s", err);
         else if (rc < 0)
-            code = die(EXIT_FAILURE_OTHER, "%s", err);
+            code = svc_die(EXIT_FAILURE_OTHER, "%s", err);
         else {
-            print_json(j);
+            svc_print_json(j);
             code = EXIT_DONE;
         }
         json_decref(j);
@@ -1147,22 +1117,22 @@ static int bulletin_stats(gw_config *cfg, int argc, char **argv)
         else return EXIT_BAD_INPUT;
     }
     if (!title || !issue_s || optind < argc)
-        return die(EXIT_BAD_INPUT, "usage: herald bulletin stats --title T --issue N");
+        return svc_die(EXIT_BAD_INPUT, "usage: herald bulletin stats --title T --issue N");
     char *end;
     long long issue = strtoll(issue_s, &end, 10);
     if (*end || issue <= 0)
-        return die(EXIT_BAD_INPUT, "--issue '%s' is not a positive number", issue_s);
-    queue *q = connect_q(cfg);
+        return svc_die(EXIT_BAD_INPUT, "--issue '%s' is not a positive number", issue_s);
+    queue *q = svc_connect(&cfg->queue);
     if (!q)
         return EXIT_FAILURE_OTHER;
     json_t *j = NULL;
     int rc = queue_bulletin_stats(q, title, issue, &j), code = EXIT_DONE;
     if (rc == QUEUE_ERR_NOTFOUND)
-        code = die(EXIT_BAD_INPUT, "no issue %lld of '%s'", issue, title);
+        code = svc_die(EXIT_BAD_INPUT, "no issue %lld of '%s'", issue, title);
     else if (rc < 0)
-        code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+        code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
     else
-        print_json(j);
+        svc_print_json(j);
     json_decref(j);
     queue_free(q);
     return code;
@@ -1188,12 +1158,12 @@ static int bulletin_dlr(gw_config *cfg, int argc, char **argv)
 {
     const char *file = argc > 1 ? argv[1] : "-";
     if (argc > 2)
-        return die(EXIT_BAD_INPUT, "usage: herald bulletin dlr [FILE|-]");
+        return svc_die(EXIT_BAD_INPUT, "usage: herald bulletin dlr [FILE|-]");
     char err[512] = "";
     size_t len = 0;
     char *body = read_file(strcmp(file, "-") == 0 ? "/dev/stdin" : file, &len, err, sizeof err);
     if (!body)
-        return die(EXIT_BAD_INPUT, "%s", err);
+        return svc_die(EXIT_BAD_INPUT, "%s", err);
     const char *ns, *version;
     mm7_ids(cfg, &ns, &version);
     mm7_dlr d;
@@ -1201,16 +1171,16 @@ static int bulletin_dlr(gw_config *cfg, int argc, char **argv)
     size_t rsplen = 0;
     int http = 0, code = EXIT_DONE;
     if (mm7_handle_delivery_report(body, len, ns, version, &d, &rsp, &rsplen, &http, err, sizeof err) < 0) {
-        code = die(EXIT_BAD_INPUT, "DeliveryReportReq refused: %s", err);
+        code = svc_die(EXIT_BAD_INPUT, "DeliveryReportReq refused: %s", err);
     } else {
         catalog *cat = catalog_load_dir(cfg->templates_dir, err, sizeof err);
-        queue *q = cat ? connect_q(cfg) : NULL;
+        queue *q = cat ? svc_connect(&cfg->queue) : NULL;
         if (!cat)
-            code = die(EXIT_BAD_INPUT, "%s", err);
+            code = svc_die(EXIT_BAD_INPUT, "%s", err);
         else if (!q)
             code = EXIT_FAILURE_OTHER;
         else if (bulletin_apply_dlr(q, cfg, cat, &d, err, sizeof err) < 0)
-            code = die(EXIT_BAD_INPUT, "delivery report: %s", err);
+            code = svc_die(EXIT_BAD_INPUT, "delivery report: %s", err);
         queue_free(q);
         catalog_free(cat);
     }
@@ -1231,17 +1201,17 @@ int gw_cmd_bulletin(gw_config *cfg, int argc, char **argv)
     if (strcmp(sub, "dlr") == 0)
         return bulletin_dlr(cfg, argc - 1, argv + 1);
     if (strcmp(sub, "last") == 0 && argc == 3) {
-        queue *q = connect_q(cfg);
+        queue *q = svc_connect(&cfg->queue);
         long long n = 0;
         int code = EXIT_FAILURE_OTHER;
         if (q && queue_bulletin_last_issue(q, argv[2], &n) == 0) {
             printf("%lld\n", n);
             code = EXIT_DONE;
         } else if (q) {
-            die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+            svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
         }
         queue_free(q);
         return code;
     }
-    return die(EXIT_BAD_INPUT, "usage: herald bulletin send|stats|dlr|last ... (see herald help)");
+    return svc_die(EXIT_BAD_INPUT, "usage: herald bulletin send|stats|dlr|last ... (see herald help)");
 }

@@ -62,42 +62,16 @@ static void usage(FILE *f)
         "Exit codes: 0 done, 2 bad input, 1 other failure.\n");
 }
 
-static int die(int code, const char *fmt, const char *a)
-{
-    fprintf(stderr, "herald: ");
-    fprintf(stderr, fmt, a);
-    fputc('\n', stderr);
-    return code;
-}
-
 static int load_config(gw_config *cfg)
 {
     char err[1024];
     const char *path = gw_config_locate(config_flag, err, sizeof err);
     if (!path)
-        return die(EXIT_BAD_INPUT, "%s", err);
+        return svc_die(EXIT_BAD_INPUT, "%s", err);
     if (gw_config_load(cfg, path, err, sizeof err) < 0)
-        return die(EXIT_BAD_INPUT, "%s", err);
+        return svc_die(EXIT_BAD_INPUT, "%s", err);
     gw_log_level = cfg->log_level;
     return 0;
-}
-
-static queue *connect_queue(gw_config *cfg)
-{
-    char err[512];
-    queue *q = queue_connect(&cfg->queue, err, sizeof err);
-    if (!q)
-        die(EXIT_FAILURE_OTHER, "redis: %s", err);
-    return q;
-}
-
-static void print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (s) {
-        puts(s);
-        free(s);
-    }
 }
 
 /* ---- message options shared by enqueue and render ---- */
@@ -135,9 +109,9 @@ static int parse_msg_args(int argc, char **argv, msg_args *a)
         case 'c': break;
         case 'v':
             if (a->nvars >= MAX_CLI_VARS)
-                return die(EXIT_BAD_INPUT, "at most %s variables", "64");
+                return svc_die(EXIT_BAD_INPUT, "at most %s variables", "64");
             if (svc_parse_var(optarg, &a->vars[a->nvars], err, sizeof err) < 0)
-                return die(EXIT_BAD_INPUT, "%s", err);
+                return svc_die(EXIT_BAD_INPUT, "%s", err);
             a->nvars++;
             break;
         default:
@@ -145,9 +119,9 @@ static int parse_msg_args(int argc, char **argv, msg_args *a)
         }
     }
     if (optind < argc)
-        return die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
+        return svc_die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
     if (!a->template_name)
-        return die(EXIT_BAD_INPUT, "%s", "--template is required");
+        return svc_die(EXIT_BAD_INPUT, "%s", "--template is required");
     return 0;
 }
 
@@ -156,7 +130,7 @@ static catalog *load_catalog(const gw_config *cfg)
     char err[512];
     catalog *c = catalog_load_dir(cfg->templates_dir, err, sizeof err);
     if (!c)
-        die(EXIT_BAD_INPUT, "%s", err);
+        svc_die(EXIT_BAD_INPUT, "%s", err);
     return c;
 }
 
@@ -219,9 +193,9 @@ static int enqueue_batch(gw_config *cfg, const char *file)
 {
     FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
     if (!f)
-        return die(EXIT_BAD_INPUT, "--batch: cannot open '%s'", file);
+        return svc_die(EXIT_BAD_INPUT, "--batch: cannot open '%s'", file);
     catalog *cat = load_catalog(cfg);
-    queue *q = cat ? connect_queue(cfg) : NULL;
+    queue *q = cat ? svc_connect(&cfg->queue) : NULL;
     batch_item *items = calloc(BATCH_CHUNK, sizeof *items);
     catalog_opts co = { cfg->signature, cfg->optout_line };
     size_t n = 0;
@@ -299,7 +273,7 @@ static int cmd_enqueue(gw_config *cfg, int argc, char **argv)
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "--batch") == 0) {
             if (argc != 3)
-                return die(EXIT_BAD_INPUT, "%s", "--batch FILE takes no other options");
+                return svc_die(EXIT_BAD_INPUT, "%s", "--batch FILE takes no other options");
             return enqueue_batch(cfg, argv[i + 1]);
         }
     msg_args a;
@@ -307,11 +281,11 @@ static int cmd_enqueue(gw_config *cfg, int argc, char **argv)
     if (rc)
         return rc;
     if (!a.to)
-        return die(EXIT_BAD_INPUT, "%s", "--to is required");
+        return svc_die(EXIT_BAD_INPUT, "%s", "--to is required");
     char err[512];
     long long now = svc_now_ms(), at = 0;
     if (a.at && svc_parse_time(a.at, now, &at, err, sizeof err) < 0)
-        return die(EXIT_BAD_INPUT, "--at: %s", err);
+        return svc_die(EXIT_BAD_INPUT, "--at: %s", err);
     catalog *cat = load_catalog(cfg);
     if (!cat)
         return EXIT_BAD_INPUT;
@@ -321,14 +295,14 @@ static int cmd_enqueue(gw_config *cfg, int argc, char **argv)
     if (svc_prepare(cat, &co, cfg->allow_international, &rq, now, &m, err, sizeof err) < 0) {
         svc_message_free(&m);
         catalog_free(cat);
-        return die(EXIT_BAD_INPUT, "%s", err);
+        return svc_die(EXIT_BAD_INPUT, "%s", err);
     }
     rc = EXIT_FAILURE_OTHER;
-    queue *q = connect_queue(cfg);
+    queue *q = svc_connect(&cfg->queue);
     queue_enq_result res;
     if (q) {
         if (queue_enqueue(q, &m.msg, 1, &res) < 0 || res.status < 0) {
-            die(EXIT_FAILURE_OTHER, "enqueue failed: %s", queue_errstr(q));
+            svc_die(EXIT_FAILURE_OTHER, "enqueue failed: %s", queue_errstr(q));
         } else {
             char masked[PHONE_MAX];
             gw_log(LOG_INFO, "enqueue", "%s %s to %s: %d parts %s%s", res.duplicate ? "duplicate of" : "queued",
@@ -340,7 +314,7 @@ static int cmd_enqueue(gw_config *cfg, int argc, char **argv)
                                       "lane", lane_name(m.msg.lane));
                 if (m.msg.send_at_ms)
                     json_object_set_new(j, "send_at", json_integer(m.msg.send_at_ms));
-                print_json(j);
+                svc_print_json(j);
                 json_decref(j);
             } else {
                 printf("%s\nparts: %d\nencoding: %s\n%s", res.id, m.msg.parts, m.msg.encoding,
@@ -370,9 +344,9 @@ static int cmd_render(gw_config *cfg, int argc, char **argv)
     char err[512];
     rc = EXIT_DONE;
     if (!d) {
-        rc = die(EXIT_BAD_INPUT, "unknown template '%s'", a.template_name);
+        rc = svc_die(EXIT_BAD_INPUT, "unknown template '%s'", a.template_name);
     } else if (catalog_render(d, &co, a.vars, a.nvars, &r, err, sizeof err) < 0) {
-        rc = die(EXIT_BAD_INPUT, "%s", err);
+        rc = svc_die(EXIT_BAD_INPUT, "%s", err);
     } else {
         json_t *forcing = json_array();
         for (int i = 0; i < r.seg.nforcing && i < SEG_MAX_FORCING; i++)
@@ -381,7 +355,7 @@ static int cmd_render(gw_config *cfg, int argc, char **argv)
             json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:i, s:o}", "text", r.text,
                                   "encoding", seg_encoding_name(r.seg.encoding), "parts", r.seg.parts,
                                   "chars", r.seg.chars, "units", r.seg.units, "forcing_ucs2", forcing);
-            print_json(j);
+            svc_print_json(j);
             json_decref(j);
         } else {
             printf("%s\n\nencoding: %s\nparts: %d (max %d)\ncharacters: %d\n", r.text,
@@ -407,11 +381,11 @@ static int cmd_templates(gw_config *cfg, int argc, char **argv)
     if (strcmp(sub, "check") == 0 && argc > 2)
         dir = argv[2];
     else if (argc > 2)
-        return die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[2]);
+        return svc_die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[2]);
     char err[512];
     catalog *c = catalog_load_dir(dir, err, sizeof err);
     if (!c)
-        return die(EXIT_BAD_INPUT, "%s", err);
+        return svc_die(EXIT_BAD_INPUT, "%s", err);
     if (strcmp(sub, "check") == 0) {
         printf("%zu templates in %s: ok\n", catalog_count(c), dir);
     } else if (strcmp(sub, "list") == 0) {
@@ -427,7 +401,7 @@ static int cmd_templates(gw_config *cfg, int argc, char **argv)
         }
     } else {
         catalog_free(c);
-        return die(EXIT_BAD_INPUT, "templates: unknown subcommand '%s' (list, check)", sub);
+        return svc_die(EXIT_BAD_INPUT, "templates: unknown subcommand '%s' (list, check)", sub);
     }
     catalog_free(c);
     return EXIT_DONE;
@@ -436,19 +410,19 @@ static int cmd_templates(gw_config *cfg, int argc, char **argv)
 static int cmd_status(gw_config *cfg, int argc, char **argv)
 {
     if (argc != 2)
-        return die(EXIT_BAD_INPUT, "%s", "usage: herald status ID");
-    queue *q = connect_queue(cfg);
+        return svc_die(EXIT_BAD_INPUT, "%s", "usage: herald status ID");
+    queue *q = svc_connect(&cfg->queue);
     if (!q)
         return EXIT_FAILURE_OTHER;
     json_t *j = NULL;
     int rc = queue_get(q, argv[1], &j);
     int code = EXIT_DONE;
     if (rc == QUEUE_ERR_NOTFOUND)
-        code = die(EXIT_BAD_INPUT, "no message '%s' (unknown id, or past its retention)", argv[1]);
+        code = svc_die(EXIT_BAD_INPUT, "no message '%s' (unknown id, or past its retention)", argv[1]);
     else if (rc < 0)
-        code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+        code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
     else
-        print_json(j);
+        svc_print_json(j);
     json_decref(j);
     queue_free(q);
     return code;
@@ -457,7 +431,7 @@ static int cmd_status(gw_config *cfg, int argc, char **argv)
 static int cmd_dead(gw_config *cfg, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : "list";
-    queue *q = connect_queue(cfg);
+    queue *q = svc_connect(&cfg->queue);
     if (!q)
         return EXIT_FAILURE_OTHER;
     int code = EXIT_DONE;
@@ -467,24 +441,24 @@ static int cmd_dead(gw_config *cfg, int argc, char **argv)
             max = atoi(argv[3]);
         json_t *j = NULL;
         if (max <= 0)
-            code = die(EXIT_BAD_INPUT, "--max must be a positive number, not '%s'", argv[3]);
+            code = svc_die(EXIT_BAD_INPUT, "--max must be a positive number, not '%s'", argv[3]);
         else if (queue_dead_list(q, max, &j) < 0)
-            code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+            code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
         else
-            print_json(j);
+            svc_print_json(j);
         json_decref(j);
     } else if (strcmp(sub, "retry") == 0 && argc == 3) {
         int rc = queue_dead_retry(q, argv[2], svc_now_ms());
         if (rc == QUEUE_ERR_NOTFOUND)
-            code = die(EXIT_BAD_INPUT, "no message '%s'", argv[2]);
+            code = svc_die(EXIT_BAD_INPUT, "no message '%s'", argv[2]);
         else if (rc == QUEUE_ERR_STATE)
-            code = die(EXIT_BAD_INPUT, "message '%s' is not dead", argv[2]);
+            code = svc_die(EXIT_BAD_INPUT, "message '%s' is not dead", argv[2]);
         else if (rc < 0)
-            code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+            code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
         else
             printf("%s requeued\n", argv[2]);
     } else {
-        code = die(EXIT_BAD_INPUT, "%s", "usage: herald dead list [--max N] | herald dead retry ID");
+        code = svc_die(EXIT_BAD_INPUT, "%s", "usage: herald dead list [--max N] | herald dead retry ID");
     }
     queue_free(q);
     return code;
@@ -493,16 +467,16 @@ static int cmd_dead(gw_config *cfg, int argc, char **argv)
 static int cmd_queue(gw_config *cfg, int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[1], "stats") != 0)
-        return die(EXIT_BAD_INPUT, "%s", "usage: herald queue stats");
-    queue *q = connect_queue(cfg);
+        return svc_die(EXIT_BAD_INPUT, "%s", "usage: herald queue stats");
+    queue *q = svc_connect(&cfg->queue);
     if (!q)
         return EXIT_FAILURE_OTHER;
     json_t *j = NULL;
     int code = EXIT_DONE;
     if (queue_stats(q, svc_now_ms(), &j) < 0)
-        code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+        code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
     else
-        print_json(j);
+        svc_print_json(j);
     json_decref(j);
     queue_free(q);
     return code;
@@ -514,14 +488,14 @@ static int cmd_routes(gw_config *cfg, int argc, char **argv)
 {
     (void)argv;
     if (argc != 1)
-        return die(EXIT_BAD_INPUT, "%s", "usage: herald routes");
-    queue *q = connect_queue(cfg);
+        return svc_die(EXIT_BAD_INPUT, "%s", "usage: herald routes");
+    queue *q = svc_connect(&cfg->queue);
     if (!q)
         return EXIT_FAILURE_OTHER;
     json_t *j = NULL;
     int code = EXIT_DONE;
     if (queue_routes_get(q, &j) < 0) {
-        code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+        code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
     } else {
         /* a gateway that stopped leaves its last view behind: say so */
         const char *k;
@@ -533,7 +507,7 @@ static int cmd_routes(gw_config *cfg, int argc, char **argv)
                 json_object_set_new(v, "stale", json_boolean(!json_is_integer(u)
                                     || now - json_integer_value(u) > 10000));
         }
-        print_json(j);
+        svc_print_json(j);
     }
     json_decref(j);
     queue_free(q);
@@ -545,16 +519,16 @@ static int cmd_modems(gw_config *cfg, int argc, char **argv)
 {
     int as_json = argc == 2 && strcmp(argv[1], "--json") == 0;
     if (argc > 2 || (argc == 2 && !as_json))
-        return die(EXIT_BAD_INPUT, "%s", "usage: herald modems [--json]");
-    queue *q = connect_queue(cfg);
+        return svc_die(EXIT_BAD_INPUT, "%s", "usage: herald modems [--json]");
+    queue *q = svc_connect(&cfg->queue);
     if (!q)
         return EXIT_FAILURE_OTHER;
     json_t *all = NULL;
     int code = EXIT_DONE;
     if (queue_modem_list(q, &all) < 0) {
-        code = die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+        code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
     } else if (as_json) {
-        print_json(all);
+        svc_print_json(all);
     } else {
         long long now = svc_now_ms();
         const char *id;
@@ -596,13 +570,13 @@ static int cmd_run(gw_config *cfg, int argc, char **argv)
         if (ch == 'm') {
             ro.max_runtime_s = atoi(optarg);
             if (ro.max_runtime_s <= 0)
-                return die(EXIT_BAD_INPUT, "--max-runtime must be a positive number of seconds, not '%s'", optarg);
+                return svc_die(EXIT_BAD_INPUT, "--max-runtime must be a positive number of seconds, not '%s'", optarg);
         } else if (ch != 'c') {
             return EXIT_BAD_INPUT;
         }
     }
     if (optind < argc)
-        return die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
+        return svc_die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
     return gw_daemon_run(cfg, &ro);
 }
 
@@ -693,7 +667,7 @@ int main(int argc, char **argv)
         printf("%s: ok (%d routes, instance %s)\n", cfg.path, cfg.nroutes, cfg.instance);
         code = EXIT_DONE;
     } else if (strcmp(cmd, "ping") == 0) {
-        queue *q = connect_queue(&cfg);
+        queue *q = svc_connect(&cfg.queue);
         code = q ? EXIT_DONE : EXIT_FAILURE_OTHER;
         queue_free(q);
     } else {

@@ -1,5 +1,6 @@
 /* service.c -- accepting a message, the same way for every front end. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,4 +344,35 @@ int svc_parse_time(const char *s, long long now_ms, long long *out, char *err, s
 bad:
     snprintf(err, errlen, "cannot read time '%s': use +10m, Unix seconds, or 2026-11-27T10:00:00+08:00", s ? s : "");
     return -1;
+}
+
+/* ---- command-line helpers ------------------------------------------------ */
+
+int svc_die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("herald: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+queue *svc_connect(const queue_opts *o)
+{
+    char err[512];
+    queue *q = queue_connect(o, err, sizeof err);
+    if (!q)
+        svc_die(1, "redis: %s", err);
+    return q;
+}
+
+void svc_print_json(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
 }

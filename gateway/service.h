@@ -72,4 +72,13 @@ long long svc_now_ms(void);
 /* "name=value" into a tpl_var pointing into s (which is modified). */
 int svc_parse_var(char *s, tpl_var *v, char *err, size_t errlen);
 
+/* ---- command-line helpers (gateway/main.c, bulletin.c, survey_cli.c) -- */
+
+/* Prints "herald: <message>" on stderr; returns `code` (an exit status). */
+int svc_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Connects to Redis, or prints "herald: redis: <why>" and returns NULL. */
+queue *svc_connect(const queue_opts *o);
+/* Prints j on stdout, indented, keys in their order. */
+void svc_print_json(const json_t *j);
+
 #endif

@@ -28,36 +28,6 @@
 #include "gateway/survey.h"
 #include "queue/survey.h"
 
-static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("herald: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return code;
-}
-
-static queue *connect_q(const gw_config *cfg)
-{
-    char err[512];
-    queue *q = queue_connect(&cfg->queue, err, sizeof err);
-    if (!q)
-        fail(EXIT_FAILURE_OTHER, "redis: %s", err);
-    return q;
-}
-
-static void print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (s) {
-        puts(s);
-        free(s);
-    }
-}
-
 /* ---- contacts ---------------------------------------------------------------- */
 
 static int contacts_add(gw_config *cfg, int argc, char **argv)
@@ -83,17 +53,17 @@ static int contacts_add(gw_config *cfg, int argc, char **argv)
         }
     }
     if (optind < argc)
-        return fail(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
-    queue *q = connect_q(cfg);
+        return svc_die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
+    queue *q = svc_connect(&cfg->queue);
     if (!q)
         return EXIT_FAILURE_OTHER;
     char err[400], masked[PHONE_MAX], phone[PHONE_MAX], perr[100];
     int rc = survey_contact_add(q, cfg, &in, svc_now_ms(), err, sizeof err);
     int code = EXIT_DONE;
     if (rc == -1)
-        code = fail(EXIT_BAD_INPUT, "contacts add: %s", err);
+        code = svc_die(EXIT_BAD_INPUT, "contacts add: %s", err);
     else if (rc < 0)
-        code = fail(EXIT_FAILURE_OTHER, "%s", err);
+        code = svc_die(EXIT_FAILURE_OTHER, "%s", err);
     else {
         if (phone_normalize(in.phone, 1, phone, perr, sizeof perr) < 0)
             snprintf(phone, sizeof phone, "?");
@@ -236,25 +206,25 @@ static int contacts_import(gw_config *cfg, const char *file)
 {
     FILE *in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
     if (!in)
-        return fail(EXIT_BAD_INPUT, "contacts import: cannot open '%s'", file);
+        return svc_die(EXIT_BAD_INPUT, "contacts import: cannot open '%s'", file);
     size_t len = 0;
     char *text = read_all(in, &len);
     if (in != stdin)
         fclose(in);
     if (!text)
-        return fail(EXIT_BAD_INPUT, "contacts import: cannot read '%s' (at most 64 MB)", file);
+        return svc_die(EXIT_BAD_INPUT, "contacts import: cannot read '%s' (at most 64 MB)", file);
     if (!(text = as_utf8(text, &len, file)))
-        return fail(EXIT_BAD_INPUT, "contacts import: '%s' is neither UTF-8 nor GB18030 text", file);
+        return svc_die(EXIT_BAD_INPUT, "contacts import: '%s' is neither UTF-8 nor GB18030 text", file);
     if (len == 0) {
         free(text);
-        return fail(EXIT_BAD_INPUT, "%s: empty file (expected a header: phone,role,case_no,department,prosecutor,date)", file);
+        return svc_die(EXIT_BAD_INPUT, "%s: empty file (expected a header: phone,role,case_no,department,prosecutor,date)", file);
     }
     FILE *f = fmemopen(text, len, "r");
     if (!f) {
         free(text);
-        return fail(EXIT_FAILURE_OTHER, "contacts import: out of memory");
+        return svc_die(EXIT_FAILURE_OTHER, "contacts import: out of memory");
     }
-    queue *q = connect_q(cfg);
+    queue *q = svc_connect(&cfg->queue);
     if (!q) {
         fclose(f);
         free(text);
@@ -279,7 +249,7 @@ static int contacts_import(gw_config *cfg, const char *file)
             for (int i = 0; i < n; i++) {
                 map[i] = column_of(trim(fields[i]));
                 if (map[i] < 0) {
-                    failed = fail(EXIT_BAD_INPUT, "%s:%ld: unknown column '%s' (phone, role, case_no, "
+                    failed = svc_die(EXIT_BAD_INPUT, "%s:%ld: unknown column '%s' (phone, role, case_no, "
                                   "department, prosecutor, date)", file, lineno, trim(fields[i]));
                     goto out;
                 }
@@ -288,7 +258,7 @@ static int contacts_import(gw_config *cfg, const char *file)
             const char *need[] = { "phone", "role", "case_no", "department", "prosecutor", "date" };
             for (int c = 0; c < COL_COUNT; c++)
                 if (!seen[c] && c != COL_DEPT && c != COL_PROS) {
-                    failed = fail(EXIT_BAD_INPUT, "%s:%ld: the header lacks the column '%s'", file, lineno, need[c]);
+                    failed = svc_die(EXIT_BAD_INPUT, "%s:%ld: the header lacks the column '%s'", file, lineno, need[c]);
                     goto out;
                 }
             ncols = n;
@@ -308,7 +278,7 @@ static int contacts_import(gw_config *cfg, const char *file)
                                      col[COL_PROS], col[COL_DATE] };
             int rc = survey_contact_add(q, cfg, &in, svc_now_ms(), why, sizeof why);
             if (rc < -1) {
-                failed = fail(EXIT_FAILURE_OTHER, "%s:%ld: %s", file, lineno, why);
+                failed = svc_die(EXIT_FAILURE_OTHER, "%s:%ld: %s", file, lineno, why);
                 goto out;
             }
             if (rc >= 0) {
@@ -323,7 +293,7 @@ static int contacts_import(gw_config *cfg, const char *file)
         printf("%s:%ld: refused: %s\n", file, lineno, why);
     }
     if (ncols == 0 && !failed)
-        failed = fail(EXIT_BAD_INPUT, "%s: empty file (expected a header: phone,role,case_no,department,prosecutor,date)", file);
+        failed = svc_die(EXIT_BAD_INPUT, "%s: empty file (expected a header: phone,role,case_no,department,prosecutor,date)", file);
 out:
     if (!failed)
         printf("%ld rows: %ld accepted (%ld new, %ld updated), %ld refused\n", rows, added + updated,
@@ -341,23 +311,23 @@ static int contacts_list(gw_config *cfg, int argc, char **argv)
     for (int i = 2; i + 1 < argc; i += 2) {
         int d = survey_parse_date(argv[i + 1]);
         if (d < 0)
-            return fail(EXIT_BAD_INPUT, "%s: '%s' is not a date YYYY-MM-DD", argv[i], argv[i + 1]);
+            return svc_die(EXIT_BAD_INPUT, "%s: '%s' is not a date YYYY-MM-DD", argv[i], argv[i + 1]);
         if (!strcmp(argv[i], "--from"))
             from = d;
         else if (!strcmp(argv[i], "--to"))
             to = d;
         else
-            return fail(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[i]);
+            return svc_die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[i]);
     }
-    queue *q = connect_q(cfg);
+    queue *q = svc_connect(&cfg->queue);
     if (!q)
         return EXIT_FAILURE_OTHER;
     json_t *j = NULL;
     int code = EXIT_DONE;
     if (queue_contacts_between(q, from, to, &j) < 0)
-        code = fail(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+        code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
     else
-        print_json(j);
+        svc_print_json(j);
     json_decref(j);
     queue_free(q);
     return code;
@@ -372,7 +342,7 @@ static int cmd_contacts(gw_config *cfg, int argc, char **argv)
         return contacts_import(cfg, argv[2]);
     if (!strcmp(sub, "list"))
         return contacts_list(cfg, argc, argv);
-    return fail(EXIT_BAD_INPUT, "usage: herald contacts add --phone N --role R --case C --date D "
+    return svc_die(EXIT_BAD_INPUT, "usage: herald contacts add --phone N --role R --case C --date D "
                 "[--department D] [--prosecutor P] | contacts import FILE.csv | contacts list [--from D] [--to D]");
 }
 
@@ -404,9 +374,9 @@ static int parse_survey_args(int argc, char **argv, survey_args *a)
         }
     }
     if (optind < argc)
-        return fail(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
+        return svc_die(EXIT_BAD_INPUT, "unexpected argument '%s'", argv[optind]);
     if (!a->period)
-        return fail(EXIT_BAD_INPUT, "--period YYYY-MM is required");
+        return svc_die(EXIT_BAD_INPUT, "--period YYYY-MM is required");
     return 0;
 }
 
@@ -414,7 +384,7 @@ static void print_plan(const survey_plan *p, const survey_settings *s, int json,
 {
     json_t *j = survey_plan_json(p, s);
     if (json) {
-        print_json(j);
+        svc_print_json(j);
     } else {
         printf("%s %s: %d surveys from %d contacts dated %d to %d\n"
                "skipped: %d opted out, %d surveyed recently, %d duplicates, %d invalid\n"
@@ -436,13 +406,13 @@ static int cmd_survey_report(gw_config *cfg, const survey_settings *s, queue *q,
     json_t *r = NULL;
     char err[512];
     if (survey_report_build(q, s, a->period, &r, err, sizeof err) < 0)
-        return fail(strstr(err, "YYYY-MM") ? EXIT_BAD_INPUT : EXIT_FAILURE_OTHER, "%s", err);
+        return svc_die(strstr(err, "YYYY-MM") ? EXIT_BAD_INPUT : EXIT_FAILURE_OTHER, "%s", err);
     int code = EXIT_DONE;
     if ((a->csv && survey_report_csv(r, a->csv, err, sizeof err) < 0) ||
         (a->html && survey_report_html(r, a->html, err, sizeof err) < 0))
-        code = fail(EXIT_BAD_INPUT, "%s", err);
+        code = svc_die(EXIT_BAD_INPUT, "%s", err);
     else if (a->json)
-        print_json(r);
+        svc_print_json(r);
     else
         survey_report_text(r, stdout);
     json_decref(r);
@@ -453,7 +423,7 @@ static int cmd_survey(gw_config *cfg, int argc, char **argv, int is_report)
 {
     const char *sub = is_report ? "report" : argc > 1 ? argv[1] : "";
     if (is_report && (argc < 2 || strcmp(argv[1], "survey")))
-        return fail(EXIT_BAD_INPUT, "usage: herald report survey --period YYYY-MM [--csv FILE] [--html FILE] [--json]");
+        return svc_die(EXIT_BAD_INPUT, "usage: herald report survey --period YYYY-MM [--csv FILE] [--html FILE] [--json]");
     survey_args a;
     int rc = parse_survey_args(argc - 1, argv + 1, &a);
     if (rc)
@@ -461,13 +431,13 @@ static int cmd_survey(gw_config *cfg, int argc, char **argv, int is_report)
     survey_settings s;
     char err[512];
     if (survey_settings_load(&cfg->cfg, &s, err, sizeof err) < 0)
-        return fail(EXIT_BAD_INPUT, "%s", err);
+        return svc_die(EXIT_BAD_INPUT, "%s", err);
     survey_slot slot;
     if (survey_slot_of(&s, a.period, &slot) < 0) {
         survey_settings_free(&s);
-        return fail(EXIT_BAD_INPUT, "--period: '%s' is not YYYY-MM", a.period);
+        return svc_die(EXIT_BAD_INPUT, "--period: '%s' is not YYYY-MM", a.period);
     }
-    queue *q = connect_q(cfg);
+    queue *q = svc_connect(&cfg->queue);
     if (!q) {
         survey_settings_free(&s);
         return EXIT_FAILURE_OTHER;
@@ -479,12 +449,12 @@ static int cmd_survey(gw_config *cfg, int argc, char **argv, int is_report)
         /* as it will be at the run time, or now when that has passed */
         if (survey_build(q, cfg, &s, slot.period, now > slot.run_ms ? now : slot.run_ms, 0, &p,
                          err, sizeof err) < 0)
-            code = fail(EXIT_FAILURE_OTHER, "%s", err);
+            code = svc_die(EXIT_FAILURE_OTHER, "%s", err);
         else
             print_plan(&p, &s, a.json, "plan");
     } else if (!strcmp(sub, "run") && a.dry_run) {
         if (survey_build(q, cfg, &s, slot.period, now, 0, &p, err, sizeof err) < 0)
-            code = fail(EXIT_FAILURE_OTHER, "%s", err);
+            code = svc_die(EXIT_FAILURE_OTHER, "%s", err);
         else
             print_plan(&p, &s, a.json, "dry run");
     } else if (!strcmp(sub, "run")) {
@@ -492,9 +462,9 @@ static int cmd_survey(gw_config *cfg, int argc, char **argv, int is_report)
         snprintf(owner, sizeof owner, "cli/%s", cfg->instance);
         rc = survey_run(q, cfg, &s, owner, slot.period, now, &p, err, sizeof err);
         if (rc < 0)
-            code = fail(EXIT_FAILURE_OTHER, "%s", err);
+            code = svc_die(EXIT_FAILURE_OTHER, "%s", err);
         else if (rc == 1)
-            code = fail(EXIT_BAD_INPUT, "%s", err);
+            code = svc_die(EXIT_BAD_INPUT, "%s", err);
         else
             print_plan(&p, &s, a.json, "built");
     } else if (!strcmp(sub, "status") || !strcmp(sub, "replies")) {
@@ -502,16 +472,16 @@ static int cmd_survey(gw_config *cfg, int argc, char **argv, int is_report)
         rc = !strcmp(sub, "status") ? queue_survey_run_get(q, slot.period, &j)
                                     : queue_survey_replies_get(q, slot.period, &j);
         if (rc == QUEUE_ERR_NOTFOUND)
-            code = fail(EXIT_BAD_INPUT, "no survey run for %s", slot.period);
+            code = svc_die(EXIT_BAD_INPUT, "no survey run for %s", slot.period);
         else if (rc < 0)
-            code = fail(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+            code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
         else
-            print_json(j);
+            svc_print_json(j);
         json_decref(j);
     } else if (!strcmp(sub, "report")) {
         code = cmd_survey_report(cfg, &s, q, &a);
     } else {
-        code = fail(EXIT_BAD_INPUT, "usage: herald survey plan|run|status|replies|report --period YYYY-MM [--dry-run] [--json]");
+        code = svc_die(EXIT_BAD_INPUT, "usage: herald survey plan|run|status|replies|report --period YYYY-MM [--dry-run] [--json]");
     }
     queue_free(q);
     survey_settings_free(&s);
@@ -526,23 +496,23 @@ static int cmd_optout(gw_config *cfg, int argc, char **argv)
     char phone[PHONE_MAX], err[200];
     if ((!strcmp(sub, "add") || !strcmp(sub, "remove")) && argc == 3) {
         if (phone_normalize(argv[2], 1, phone, err, sizeof err) < 0)
-            return fail(EXIT_BAD_INPUT, "optout %s: %s", sub, err);
+            return svc_die(EXIT_BAD_INPUT, "optout %s: %s", sub, err);
     } else if (strcmp(sub, "list") || argc > 2) {
-        return fail(EXIT_BAD_INPUT, "usage: herald optout list | optout add NUMBER | optout remove NUMBER");
+        return svc_die(EXIT_BAD_INPUT, "usage: herald optout list | optout add NUMBER | optout remove NUMBER");
     }
-    queue *q = connect_q(cfg);
+    queue *q = svc_connect(&cfg->queue);
     if (!q)
         return EXIT_FAILURE_OTHER;
     int code = EXIT_DONE;
     if (!strcmp(sub, "list")) {
         json_t *j = NULL;
         if (queue_optout_list(q, &j) < 0)
-            code = fail(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+            code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
         else
-            print_json(j);
+            svc_print_json(j);
         json_decref(j);
     } else if (queue_optout_set(q, phone, !strcmp(sub, "add"), svc_now_ms()) < 0) {
-        code = fail(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+        code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
     }
     queue_free(q);
     return code;
@@ -558,5 +528,5 @@ int survey_cli(gw_config *cfg, int argc, char **argv)
         return cmd_survey(cfg, argc, argv, 1);
     if (!strcmp(argv[0], "optout"))
         return cmd_optout(cfg, argc, argv);
-    return fail(EXIT_BAD_INPUT, "unknown command '%s'", argv[0]);
+    return svc_die(EXIT_BAD_INPUT, "unknown command '%s'", argv[0]);
 }

@@ -38,6 +38,7 @@
 #include "gateway/log.h"
 #include "providers/cloud.h"
 #include "providers/curl_util.h"
+#include "templates/buf.h"
 
 static const cfg_key http_keys[] = {
     { "url", CFG_STR, NULL, 0, 0, NULL, "request URL template, e.g. \"https://sms.example.cn/send?to={{to}}\"" },
@@ -350,32 +351,9 @@ fail:
 
 /* ---- building a request -------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
+typedef hbuf sbuf;
 
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
+static void sb_add(sbuf *b, const char *s, size_t n) { hbuf_add(b, s, n); }
 
 static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 

@@ -28,6 +28,7 @@
 #include "gateway/log.h"
 #include "gateway/phone.h"
 #include "providers/mm7.h"
+#include "templates/buf.h"
 
 #define RSP_MAX (1024 * 1024)         /* a SubmitRsp is small; more is not an MMSC */
 
@@ -68,32 +69,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- building ---------------------------------------------------------- */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf;
+typedef hbuf buf;
 
-static void b_add(buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 2048;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
+static void b_add(buf *b, const char *s, size_t n) { hbuf_add(b, s, n); }
 
 static void b_puts(buf *b, const char *s) { b_add(b, s, strlen(s)); }
 

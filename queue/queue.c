@@ -1900,32 +1900,41 @@ int queue_routes_put(queue *q, const char *instance, const char *route, const ch
     return rc;
 }
 
-int queue_routes_get(queue *q, json_t **out)
+/* A hash whose values are JSON documents, as one JSON object (field ->
+ * document). A value that is not JSON is kept as a string when keep_text,
+ * else left out. */
+static int hash_as_json(queue *q, key_kind k, const char *what, int keep_text, json_t **out)
 {
     clearerr_q(q);
     *out = NULL;
     cmd c;
     cmd_init(&c);
     cmd_str(&c, "HGETALL");
-    key_push(&c, q, K_ROUTES, NULL);
-    redisReply *r = run(q, &c, "routes_get");
+    key_push(&c, q, k, NULL);
+    redisReply *r = run(q, &c, what);
     cmd_free(&c);
-    int rc = check(q, r, "routes_get");
+    int rc = check(q, r, what);
     if (rc)
         return rc;
     json_t *o = json_object();
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        const char *k = rstr(r->element[i]), *v = rstr(r->element[i + 1]);
-        json_error_t je;
-        json_t *j = v ? json_loads(v, 0, &je) : NULL;
-        if (k)
-            json_object_set_new(o, k, j ? j : json_string(v ? v : ""));
-        else
-            json_decref(j);
+        const char *f = rstr(r->element[i]), *v = rstr(r->element[i + 1]);
+        if (!f)
+            continue;
+        json_t *j = v ? json_loads(v, 0, NULL) : NULL;
+        if (!j && keep_text)
+            j = json_string(v ? v : "");
+        if (j)
+            json_object_set_new(o, f, j);
     }
     freeReplyObject(r);
     *out = o;
     return 0;
+}
+
+int queue_routes_get(queue *q, json_t **out)
+{
+    return hash_as_json(q, K_ROUTES, "routes_get", 1, out);
 }
 
 /* ---- delivery reports ------------------------------------------------ */
@@ -2104,28 +2113,7 @@ int queue_modem_publish(queue *q, const char *id, const char *json, const char *
 
 int queue_modem_list(queue *q, json_t **out)
 {
-    clearerr_q(q);
-    *out = NULL;
-    cmd c;
-    cmd_init(&c);
-    cmd_str(&c, "HGETALL");
-    key_push(&c, q, K_MODEMS, NULL);
-    redisReply *r = run(q, &c, "HGETALL modems");
-    cmd_free(&c);
-    int rc = check(q, r, "listing modems");
-    if (rc)
-        return rc;
-    json_t *o = json_object();
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        if (!rstr(r->element[i]) || !rstr(r->element[i + 1]))
-            continue;
-        json_t *v = json_loads(r->element[i + 1]->str, 0, NULL);
-        if (v)
-            json_object_set_new(o, r->element[i]->str, v);
-    }
-    freeReplyObject(r);
-    *out = o;
-    return 0;
+    return hash_as_json(q, K_MODEMS, "listing modems", 0, out);
 }
 
 /* ---- inbound, part by part ---------------------------------------------- */

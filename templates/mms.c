@@ -3,6 +3,7 @@
  * Memory to memory: images are recognised from their first bytes and never
  * decoded; the parts are copied byte for byte into one multipart/related
  * body with a SMIL layout in front. */
+#include "templates/buf.h"
 #include "templates/mms.h"
 
 #include <stdarg.h>
@@ -149,32 +150,9 @@ int mms_utf8_valid(const char *buf, size_t len)
 
 /* ---- a growing buffer -------------------------------------------------- */
 
-typedef struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} buf;
+typedef hbuf buf;
 
-static void b_add(buf *b, const void *data, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
+static void b_add(buf *b, const void *data, size_t n) { hbuf_add(b, data, n); }
 
 static void b_fmt(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void b_fmt(buf *b, const char *fmt, ...)
