@@ -625,6 +625,7 @@ static void process_entry(gw_worker *w, const queue_entry *e)
         long long t0 = mono_ms();
         snprintf(w->route, sizeof w->route, "%s", rt->r.name);
         rt->r.driver->send(&rt->r, &m, &res);
+        prov_oneline(res.error);     /* logged and stored: one line, whatever the driver */
         long long took = mono_ms() - t0;
         api_observe_send(took);
         long long backoff = route_done(rt, probe, &res);

@@ -156,7 +156,7 @@ static const struct { const char *code; prov_status st; } codes[] = {
     { NULL, PROV_TRANSIENT }
 };
 
-void aliyun_classify(long status, const char *body, long long retry_after_ms, prov_result *res)
+static void aliyun_classify_body(long status, const char *body, long long retry_after_ms, prov_result *res)
 {
     char clean[120];
     res->refs[0] = '\0';
@@ -403,3 +403,16 @@ const prov_driver prov_aliyun = {
     .health = aliyun_health,
     .close = aliyun_close,
 };
+
+void aliyun_classify(long status, const char *body, long long retry_after_ms, prov_result *res)
+{
+    aliyun_classify_body(status, body, retry_after_ms, res);
+    /* The provider answers success with HTTP 200 only: a success body
+     * under another status came from something in between, and the message
+     * may or may not have gone out. */
+    if (res->status == PROV_OK && (status < 200 || status > 299)) {
+        res->status = PROV_UNCERTAIN;
+        snprintf(res->error, sizeof res->error, "HTTP %ld with a success body", status);
+    }
+    prov_oneline(res->error);      /* a provider's text may hold newlines */
+}

@@ -579,8 +579,8 @@ static int regex_group(const regex_t *re, const char *body, char *out, size_t ou
     return 0;
 }
 
-void httpgen_classify(const httpgen *g, long status, const char *body, long long retry_after_ms,
-                      prov_result *res)
+static void httpgen_classify_body(const httpgen *g, long status, const char *body,
+                                  long long retry_after_ms, prov_result *res)
 {
     if (!body)
         body = "";
@@ -716,3 +716,10 @@ const prov_driver prov_http = {
     .health = http_health,
     .close = http_close,
 };
+
+void httpgen_classify(const httpgen *g, long status, const char *body, long long retry_after_ms,
+                      prov_result *res)
+{
+    httpgen_classify_body(g, status, body, retry_after_ms, res);
+    prov_oneline(res->error);      /* a provider's text may hold newlines */
+}

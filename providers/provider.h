@@ -69,6 +69,9 @@ typedef enum {
 } prov_status;
 
 const char *prov_status_name(prov_status s);
+/* Makes s one printable line: control characters (a provider's message
+ * may hold newlines) become spaces. For prov_result.error. */
+void prov_oneline(char *s);
 
 /* One message to send. Valid only during send(). */
 typedef struct prov_msg {

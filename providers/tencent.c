@@ -124,7 +124,7 @@ static prov_status code_status(const char *code)
     return codes[i].st;
 }
 
-void tencent_classify(long status, const char *body, long long retry_after_ms, prov_result *res)
+static void tencent_classify_body(long status, const char *body, long long retry_after_ms, prov_result *res)
 {
     char c1[64], c2[120];
     res->refs[0] = '\0';
@@ -340,3 +340,16 @@ const prov_driver prov_tencent = {
     .health = tencent_health,
     .close = tencent_close,
 };
+
+void tencent_classify(long status, const char *body, long long retry_after_ms, prov_result *res)
+{
+    tencent_classify_body(status, body, retry_after_ms, res);
+    /* The provider answers success with HTTP 200 only: a success body
+     * under another status came from something in between, and the message
+     * may or may not have gone out. */
+    if (res->status == PROV_OK && (status < 200 || status > 299)) {
+        res->status = PROV_UNCERTAIN;
+        snprintf(res->error, sizeof res->error, "HTTP %ld with a success body", status);
+    }
+    prov_oneline(res->error);      /* a provider's text may hold newlines */
+}
