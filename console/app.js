@@ -75,7 +75,7 @@ function notAvailable(box, what) {
 /* Grouped bars: groups [{label, values:[n...]}], series [{name, color}]. */
 function barChart(groups, series, title) {
   const W = 560, H = 220, L = 40, B = 40, T = 24;
-  const max = Math.max(4, ...groups.flatMap((g) => g.values));   /* 4 ticks, whole numbers */
+  const max = 4 * Math.ceil(Math.max(4, ...groups.flatMap((g) => g.values)) / 4);   /* 4 whole-number ticks */
   const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title });
   s.append(svg("title", {}, title));
   const gw = (W - L - 10) / Math.max(1, groups.length), bw = Math.max(4, (gw - 12) / series.length);

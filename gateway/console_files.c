@@ -209,7 +209,7 @@ static const char file3[] =
     "/* Grouped bars: groups [{label, values:[n...]}], series [{name, color}]. */\n"
     "function barChart(groups, series, title) {\n"
     "  const W = 560, H = 220, L = 40, B = 40, T = 24;\n"
-    "  const max = Math.max(4, ...groups.flatMap((g) => g.values));   /* 4 ticks, whole numbers */\n"
+    "  const max = 4 * Math.ceil(Math.max(4, ...groups.flatMap((g) => g.values)) / 4);   /* 4 whole-number ticks */\n"
     "  const s = svg(\"svg\", { viewBox: `0 0 ${W} ${H}`, role: \"img\", \"aria-label\": title });\n"
     "  s.append(svg(\"title\", {}, title));\n"
     "  const gw = (W - L - 10) / Math.max(1, groups.length), bw = Math.max(4, (gw - 12) / series.length);\n"
