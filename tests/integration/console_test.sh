@@ -9,7 +9,8 @@
 #   - signed in with a read+admin token: the per-family figures equal the
 #     queue's counters, the lanes and routes appear; a message's timeline
 #     found by id and by idempotency key; a dead letter requeued from the
-#     page (its timeline then says "retried by operator"); the survey panel
+#     page, then two at once by ticking them (their timelines then say
+#     "retried by operator"); the survey panel
 #     shows the report's figures, or "not available" while the endpoint
 #     does not exist; a phone-sized screenshot;
 #   - no uncaught exception, console error or CSP violation on the page;
@@ -90,10 +91,12 @@ V='{"name":"张三","case_no":"某检刑诉〔2026〕88号","accepted_on":"2026�
 ID1=$(send case-88-suspect rights_notice_suspect "$V")
 ID2=$(send case-88-victim rights_notice_victim "$V")
 ID3=$(send case-88-stage case_stage_update '{"name":"张三","case_no":"某检刑诉〔2026〕88号","stage":"审查起诉","stage_date":"2026年11月28日","office_phone":"0571-88888888"}')
-[ -n "$ID1" ] && [ -n "$ID2" ] && [ -n "$ID3" ] || fail "enqueue failed: $(cat "$B")"
+ID4=$(send case-89-stage case_stage_update '{"name":"李四","case_no":"某检刑诉〔2026〕89号","stage":"审查起诉","stage_date":"2026年11月28日","office_phone":"0571-88888888"}')
+[ -n "$ID1" ] && [ -n "$ID2" ] && [ -n "$ID3" ] && [ -n "$ID4" ] || fail "enqueue failed: $(cat "$B")"
 wait_until 20 sh -c "curl -s -H 'Authorization: Bearer $READ' $U/v1/messages/$ID1 | grep -q '\"status\":\"sent\"'" || fail "$ID1 not sent"
 wait_until 20 sh -c "curl -s -H 'Authorization: Bearer $READ' $U/v1/messages/$ID3 | grep -q '\"status\":\"dead\"'" || fail "$ID3 not dead"
 wait_until 20 sh -c "curl -s -H 'Authorization: Bearer $READ' $U/v1/messages/$ID2 | grep -q '\"status\":\"sent\"'" || fail "$ID2 not sent"
+wait_until 20 sh -c "curl -s -H 'Authorization: Bearer $READ' $U/v1/messages/$ID4 | grep -q '\"status\":\"dead\"'" || fail "$ID4 not dead"
 req $READ GET /v1/console/summary >/dev/null
 SENT_RN=$(jget .stats.counters.sent:rights_notice:good < "$B")
 expect_eq "$SENT_RN" 2 "the queue counted two rights notices sent"
@@ -129,6 +132,10 @@ $DRIVE "$TEST_TMP/chrome" \
     "do:document.querySelector('#dead-table tr[data-id=\"$ID3\"] button.requeue').click()" \
     "wait:document.getElementById('status').textContent.includes('已重新入队 1 条')" \
     "shot:$TEST_TMP/requeued.png" \
+    "wait:document.querySelector('#dead-table tr[data-id=\"$ID3\"]') || (document.getElementById('dead-refresh').click(), false)" \
+    "do:document.querySelectorAll('#dead-table input[type=checkbox]').forEach(c => { c.checked = true; })" \
+    "do:document.getElementById('dead-requeue-sel').click()" \
+    "wait:document.getElementById('status').textContent.includes('已重新入队 2 条')" \
     "size:390,844,m" \
     "eval:document.documentElement.scrollWidth <= 400" \
     "shot:$TEST_TMP/phone.png" \
@@ -136,7 +143,7 @@ $DRIVE "$TEST_TMP/chrome" \
 cat "$D"
 L() { sed -n "${1}p" "$D"; }
 expect_eq "$(L 1)" '"2"' "page: rights notices sent"
-expect_eq "$(L 2)" '"1"' "page: case-stage dead letters"
+expect_eq "$(L 2)" '"2"' "page: case-stage dead letters"
 expect_eq "$(L 3)" true "page: the families chart has bars"
 expect_eq "$(L 4)" '"good=正常,refusing=正常"' "page: routes and their state"
 expect_eq "$(L 5)" 2 "page: two lanes"
@@ -152,6 +159,9 @@ expect_eq "$(L 10)" true "page: fits a phone's width"
 # the requeue went through the queue: the timeline says so
 req $READ GET "/v1/messages/$ID3" >/dev/null
 grep -q 'retried by operator' "$B" || fail "requeue not in the timeline: $(cat "$B")"
+expect_eq "$(grep -o 'retried by operator' "$B" | wc -l)" 2 "$ID3 requeued twice (alone, then with the selection)"
+req $READ GET "/v1/messages/$ID4" >/dev/null
+grep -q 'retried by operator' "$B" || fail "$ID4 not requeued with the selection: $(cat "$B")"
 grep -q "dead letter $ID3 requeued" "$TEST_TMP/con1.log" || fail "requeue not logged"
 for p in signin today story requeued phone; do
     expect_eq "$(head -c 8 "$TEST_TMP/$p.png" | od -An -tx1 | tr -d ' ')" 89504e470d0a1a0a "$p.png is a PNG"
