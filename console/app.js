@@ -135,7 +135,7 @@ async function refresh() {
   const r = await api("/v1/console/summary");
   if (r.status === 401 || r.status === 403) { showSignIn(errText(r)); return; }
   if (r.status === 200) renderToday(r.body); else status(errText(r));
-  loadReplies();
+  loadSurvey();   /* the survey's figures and replies refresh with the rest */
 }
 
 /* ---- today ---------------------------------------------------------- */

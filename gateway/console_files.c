@@ -269,7 +269,7 @@ static const char file3[] =
     "  const r = await api(\"/v1/console/summary\");\n"
     "  if (r.status === 401 || r.status === 403) { showSignIn(errText(r)); return; }\n"
     "  if (r.status === 200) renderToday(r.body); else status(errText(r));\n"
-    "  loadReplies();\n"
+    "  loadSurvey();   /* the survey's figures and replies refresh with the rest */\n"
     "}\n"
     "\n"
     "/* ---- today ---------------------------------------------------------- */\n"
