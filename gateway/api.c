@@ -28,6 +28,7 @@
 
 #include "gateway/api.h"
 #include "gateway/bulletin.h"
+#include "gateway/console.h"
 #include "gateway/log.h"
 #include "gateway/phone.h"
 #include "gateway/service.h"
@@ -2358,10 +2359,13 @@ static const route_def routes[] = {
 
 const api_route_info *api_route_table(size_t *n)
 {
-    static api_route_info info[sizeof routes / sizeof routes[0]];
-    size_t i;
+    static api_route_info info[sizeof routes / sizeof routes[0] + 8];
+    size_t i, nc;
     for (i = 0; routes[i].method; i++)
         info[i] = (api_route_info){ routes[i].method, routes[i].path };
+    const api_route_info *c = console_route_table(&nc);   /* gateway/console.c */
+    for (size_t k = 0; k < nc && k < 8; k++)
+        info[i++] = c[k];
     *n = i;
     return info;
 }
@@ -2568,6 +2572,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     api_server *s = cls;
     api_req *r = *con_cls;
     (void)version;
+    if (!r && console_wants(url)) {   /* the office console: gateway/console.c */
+        int t = token_find(s, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"));
+        return console_handle(conn, method, url, &s->env, t < 0 ? -1 : (long)s->tokens[t].cfg.scopes);
+    }
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r)

@@ -5,10 +5,12 @@
 set -eu
 
 # chromium-headless-shell and a CJK font: tests/integration/survey_test.sh
-# opens the survey report's HTML in a headless browser.
+# opens the survey report's HTML in a headless browser; nodejs drives it
+# for tests/integration/console_test.sh (DevTools protocol on a pipe, no
+# npm packages).
 PACKAGES="make gcc pkg-config libgammu-dev libcurl4-openssl-dev libhiredis-dev \
 libconfig-dev libjansson-dev libssl-dev libmicrohttpd-dev redis-server redis-tools curl valgrind \
-clang libclang-rt-14-dev chromium-headless-shell fonts-wqy-microhei"
+clang libclang-rt-14-dev chromium-headless-shell fonts-wqy-microhei nodejs"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,0 +1,335 @@
+/* Herald office console. Plain JavaScript, no outside files: it signs in
+ * with an API token kept in sessionStorage, reads the JSON API of the
+ * daemon that served it, and draws its charts as SVG. Data from the API
+ * is always put in the page as text (textContent), never as HTML. */
+"use strict";
+
+const KEY = "herald.token";
+const FAMILY = { rights_notice: "权利告知", case_stage: "案件进度", survey: "评议", bulletin: "公告" };
+const LANE = { urgent: "紧急", bulk: "批量" };
+const STATUS = { queued: "排队", sending: "发送中", sent: "已发送", delivered: "已送达", failed: "失败",
+                 uncertain: "待确认", dead: "死信", retried: "重试", scheduled: "定时" };
+const SVGNS = "http://www.w3.org/2000/svg";
+let timer = null;
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else e.setAttribute(k, v);
+  }
+  for (const c of kids) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
+function svg(tag, attrs, text) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function status(msg) { $("status").textContent = msg; }
+
+function fmtTime(ms) {
+  if (!ms) return "";
+  const d = new Date(ms), p = (n, w) => String(n).padStart(w || 2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+function fmtAge(ms) {
+  const s = Math.round((ms || 0) / 1000);
+  if (s < 60) return `${s} 秒`;
+  if (s < 3600) return `${Math.floor(s / 60)} 分 ${s % 60} 秒`;
+  return `${Math.floor(s / 3600)} 小时 ${Math.floor((s % 3600) / 60)} 分`;
+}
+
+/* One API call. Resolves {status, body}; a network failure is status 0. */
+async function api(path, opts) {
+  const o = Object.assign({ headers: {} }, opts || {});
+  o.headers.Authorization = "Bearer " + sessionStorage.getItem(KEY);
+  try {
+    const r = await fetch(path, o);
+    let body = null;
+    try { body = await r.json(); } catch (e) { body = null; }
+    return { status: r.status, body };
+  } catch (e) {
+    return { status: 0, body: { error: { message: "无法连接服务器" } } };
+  }
+}
+
+function errText(r) {
+  if (r.status === 401) return "令牌无效";
+  if (r.status === 403) return "令牌权限不足";
+  return (r.body && r.body.error && r.body.error.message) || `错误 ${r.status}`;
+}
+
+function notAvailable(box, what) {
+  box.replaceChildren(el("p", { class: "na" }, `${what}：暂不可用（服务器尚未提供此接口）`));
+}
+
+/* ---- charts --------------------------------------------------------- */
+
+/* Grouped bars: groups [{label, values:[n...]}], series [{name, color}]. */
+function barChart(groups, series, title) {
+  const W = 560, H = 220, L = 40, B = 40, T = 24;
+  const max = 4 * Math.ceil(Math.max(4, ...groups.flatMap((g) => g.values)) / 4);   /* 4 whole-number ticks */
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": title });
+  s.append(svg("title", {}, title));
+  const gw = (W - L - 10) / Math.max(1, groups.length), bw = Math.max(4, (gw - 12) / series.length);
+  for (let i = 0; i <= 4; i++) {
+    const y = T + (H - T - B) * (1 - i / 4);
+    s.append(svg("line", { x1: L, x2: W - 5, y1: y, y2: y, stroke: "#e3e7ec" }));
+    s.append(svg("text", { x: L - 4, y: y + 4, "text-anchor": "end", "font-size": 10, fill: "#5b6775" },
+                 String(Math.round(max * i / 4))));
+  }
+  groups.forEach((g, gi) => {
+    g.values.forEach((v, si) => {
+      const h = (H - T - B) * v / max, x = L + gi * gw + 6 + si * bw;
+      const r = svg("rect", { x, y: H - B - h, width: bw - 2, height: h, fill: series[si].color });
+      r.append(svg("title", {}, `${g.label} ${series[si].name}: ${v}`));
+      s.append(r);
+    });
+    s.append(svg("text", { x: L + gi * gw + gw / 2, y: H - B + 16, "text-anchor": "middle", "font-size": 12, fill: "#1d2733" }, g.label));
+  });
+  series.forEach((se, si) => {
+    s.append(svg("rect", { x: L + si * 90, y: 4, width: 10, height: 10, fill: se.color }));
+    s.append(svg("text", { x: L + si * 90 + 14, y: 13, "font-size": 11, fill: "#1d2733" }, se.name));
+  });
+  return s;
+}
+
+/* ---- sign-in -------------------------------------------------------- */
+
+async function signIn(token) {
+  sessionStorage.setItem(KEY, token);
+  const r = await api("/v1/console/summary");
+  if (r.status !== 200) {
+    sessionStorage.removeItem(KEY);
+    showSignIn(errText(r) + (r.status === 403 ? "（需要 read 权限）" : ""));
+    return;
+  }
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  $("nav").hidden = false;
+  renderToday(r.body);
+  loadSurvey();
+  loadDead();
+  loadBulletins();
+  clearInterval(timer);
+  timer = setInterval(refresh, 15000);
+  status("已登录");
+}
+
+function showSignIn(msg) {
+  clearInterval(timer);
+  $("app").hidden = true;
+  $("nav").hidden = true;
+  $("signin").hidden = false;
+  $("signin-error").textContent = msg || "";
+}
+
+async function refresh() {
+  const r = await api("/v1/console/summary");
+  if (r.status === 401 || r.status === 403) { showSignIn(errText(r)); return; }
+  if (r.status === 200) renderToday(r.body); else status(errText(r));
+  loadSurvey();   /* the survey's figures and replies refresh with the rest */
+}
+
+/* ---- today ---------------------------------------------------------- */
+
+function renderToday(d) {
+  $("updated").textContent = "更新于 " + fmtTime(d.now);
+  const ctr = (d.stats && d.stats.counters) || {};
+  const events = ["sent", "delivered", "failed", "dead"];
+  const names = { sent: "已发送", delivered: "已送达", failed: "失败", dead: "死信" };
+  const colors = { sent: "#2a5ea8", delivered: "#1f7a3a", failed: "#b86e00", dead: "#b3261e" };
+  const fig = {};
+  for (const f of d.families) fig[f] = { sent: 0, delivered: 0, failed: 0, dead: 0 };
+  for (const [k, v] of Object.entries(ctr)) {
+    const [ev, fam] = k.split(":");
+    if (fig[fam] && ev in fig[fam]) fig[fam][ev] += v;
+  }
+  const t = $("families");
+  t.replaceChildren(el("tr", {}, el("th", {}, "类别"), ...events.map((e) => el("th", { class: "num" }, names[e]))));
+  for (const f of d.families)
+    t.append(el("tr", { "data-family": f }, el("td", {}, FAMILY[f] || f),
+                ...events.map((e) => el("td", { class: "num", "data-event": e }, fig[f][e]))));
+  $("families-chart").replaceChildren(barChart(
+    d.families.map((f) => ({ label: FAMILY[f] || f, values: events.map((e) => fig[f][e]) })),
+    events.map((e) => ({ name: names[e], color: colors[e] })), "各类短信数量"));
+
+  const lanes = (d.stats && d.stats.lanes) || {};
+  const lt = $("lanes");
+  lt.replaceChildren(el("tr", {}, el("th", {}, "通道"), el("th", { class: "num" }, "排队"),
+                        el("th", { class: "num" }, "处理中"), el("th", { class: "num" }, "最久等待")));
+  for (const [name, l] of Object.entries(lanes))
+    lt.append(el("tr", { "data-lane": name }, el("td", {}, LANE[name] || name), el("td", { class: "num" }, l.depth),
+                 el("td", { class: "num" }, l.pending), el("td", { class: "num" }, fmtAge(l.oldest_age_ms))));
+  lt.append(el("tr", {}, el("td", {}, "定时 / 待确认 / 死信"), el("td", { class: "num", colspan: 3 },
+               `${d.stats.scheduled} / ${d.stats.uncertain} / ${d.stats.dead}`)));
+  $("lanes-chart").replaceChildren(barChart(
+    Object.keys(lanes).map((n) => ({ label: LANE[n] || n, values: [lanes[n].depth, lanes[n].pending] })),
+    [{ name: "排队", color: "#2a5ea8" }, { name: "处理中", color: "#b86e00" }], "队列深度"));
+
+  const rt = $("routes");
+  rt.replaceChildren(el("tr", {}, ...["线路", "驱动", "状态", "详情", "信号", "熔断", "错误率", "类别"].map((h) => el("th", {}, h))));
+  const pub = d.published || {};
+  for (const r of d.routes) {
+    const p = pub[`${d.instance}/${r.name}`] || {};
+    const rate = typeof p.error_rate === "number" ? (p.error_rate * 100).toFixed(1) + "%" : "";
+    rt.append(el("tr", { "data-route": r.name }, el("td", {}, r.name), el("td", {}, r.driver),
+                 el("td", { class: r.up ? "up" : "down" }, r.up ? "正常" : "停用"), el("td", {}, r.state),
+                 el("td", { class: "num" }, r.signal >= 0 ? r.signal + "%" : "—"),
+                 el("td", {}, p.breaker !== undefined ? String(p.breaker) : ""), el("td", { class: "num" }, rate),
+                 el("td", {}, r.families.map((f) => FAMILY[f] || f).join("、"))));
+  }
+  const mt = $("modems");
+  const mods = Object.entries(d.modems || {});
+  if (!mods.length) { mt.replaceChildren(el("tr", {}, el("td", { class: "na" }, "没有短信猫"))); return; }
+  mt.replaceChildren(el("tr", {}, ...["IMEI", "线路", "状态", "信号", "运营商", "已发", "失败", "收到", "最近错误"].map((h) => el("th", {}, h))));
+  for (const [id, m] of mods)
+    mt.append(el("tr", {}, el("td", {}, id), el("td", {}, m.route || ""), el("td", { class: m.up ? "up" : "down" }, m.state || ""),
+                 el("td", { class: "num" }, m.signal >= 0 ? m.signal + "%" : "—"), el("td", {}, m.operator || ""),
+                 el("td", { class: "num" }, m.sent ?? 0), el("td", { class: "num" }, m.failed ?? 0),
+                 el("td", { class: "num" }, m.received ?? 0), el("td", {}, m.last_error || "")));
+}
+
+/* ---- the month's survey -------------------------------------------- */
+
+async function loadSurvey() {
+  const box = $("survey-body"), period = $("period").value;
+  const r = await api(`/v1/surveys/${encodeURIComponent(period)}/report`);
+  if (r.status === 404 && !(r.body && r.body.error && /period|survey|report/.test(r.body.error.field || "")))
+    return notAvailable(box, "评议报告");
+  if (r.status !== 200) { box.replaceChildren(el("p", { class: "error" }, errText(r))); return; }
+  const rep = r.body, tot = rep.total || {};
+  box.replaceChildren(el("dl", { class: "kv" },
+    el("dt", {}, "发出"), el("dd", {}, tot.sent ?? 0), el("dt", {}, "送达"), el("dd", {}, tot.delivered ?? 0),
+    el("dt", {}, "回复"), el("dd", {}, tot.replied ?? 0),
+    el("dt", {}, "回复率"), el("dd", {}, ((tot.response_rate || 0) * 100).toFixed(1) + "%")));
+  const labels = rep.labels || [];
+  const palette = ["#1f7a3a", "#5aa36b", "#b8b8b8", "#b86e00", "#b3261e", "#6b4fa0"];
+  if ((tot.aspects || []).length)
+    box.append(el("div", { class: "chart" }, barChart(tot.aspects.map((a) => ({ label: a.name, values: a.counts })),
+                  labels.map((l, i) => ({ name: l, color: palette[i % palette.length] })), "各项评价")));
+  for (const [key, title] of [["by_department", "按部门"], ["by_prosecutor", "按承办检察官"]]) {
+    const g = rep[key];
+    if (!g) continue;
+    const rows = Array.isArray(g) ? g : Object.entries(g).map(([name, v]) => Object.assign({ name }, v));
+    const t = el("table", { class: "list" }, el("tr", {}, el("th", {}, title), el("th", { class: "num" }, "发出"),
+                 el("th", { class: "num" }, "回复"), el("th", { class: "num" }, "回复率")));
+    for (const x of rows)
+      t.append(el("tr", {}, el("td", {}, x.name || x.department || x.prosecutor || ""), el("td", { class: "num" }, x.sent ?? 0),
+                  el("td", { class: "num" }, x.replied ?? 0), el("td", { class: "num" }, ((x.response_rate || 0) * 100).toFixed(1) + "%")));
+    box.append(el("h3", {}, title), el("div", { class: "scroll" }, t));
+  }
+  const sugg = (rep.suggestions || []).concat(rep.unparsed || []).sort((a, b) => b.at - a.at);
+  const ul = el("ul", { class: "timeline" });
+  for (const s of sugg) ul.append(el("li", {}, el("time", {}, fmtTime(s.at)), `${s.phone} ${s.case_no || ""}：`, s.text));
+  box.append(el("h3", {}, "意见建议与未识别回复"), sugg.length ? ul : el("p", { class: "na" }, "暂无"));
+  box.append(el("p", {}, el("button", { type: "button", onclick: () => window.print() }, "打印报告")));
+  loadReplies();
+}
+
+async function loadReplies() {
+  const box = $("replies-body");
+  const r = await api(`/v1/replies?period=${encodeURIComponent($("period").value)}`);
+  if (r.status === 404) return notAvailable(box, "回复列表");
+  if (r.status !== 200) { box.replaceChildren(el("p", { class: "error" }, errText(r))); return; }
+  const items = (r.body.replies || r.body.items || []).slice().sort((a, b) => (b.at || 0) - (a.at || 0));
+  const ul = el("ul", { class: "timeline" });
+  for (const x of items)
+    ul.append(el("li", {}, el("time", {}, fmtTime(x.at || x.received)), `${x.phone || x.from || ""} ${x.case_no || ""}：`, x.text || ""));
+  box.replaceChildren(items.length ? ul : el("p", { class: "na" }, "暂无回复"));
+}
+
+/* ---- a message's story ---------------------------------------------- */
+
+async function lookup(q) {
+  const box = $("story-body");
+  q = q.trim();
+  let r = await api(`/v1/messages/${encodeURIComponent(q)}`);
+  if (r.status === 404 || r.status === 400)
+    r = await api(`/v1/messages?key=${encodeURIComponent(q)}`);
+  if (r.status !== 200) {
+    box.replaceChildren(el("p", { class: "error" }, r.status === 404 ? `没有找到 ${q}` : errText(r)));
+    return;
+  }
+  const m = r.body;
+  const kv = el("dl", { class: "kv", id: "story-record" });
+  const fields = [["编号", m.id], ["状态", STATUS[m.status] || m.status], ["类别", FAMILY[m.family] || m.family],
+                  ["模板", m.template], ["号码", m.to], ["案号", (m.vars && m.vars.case_no) || ""],
+                  ["幂等键", m.key], ["尝试次数", m.attempts], ["线路", m.route], ["分段引用", m.refs],
+                  ["条数", m.parts], ["最近错误", m.error], ["创建", fmtTime(m.created)]];
+  for (const [k, v] of fields) if (v !== undefined && v !== "") kv.append(el("dt", {}, k), el("dd", {}, v));
+  const ul = el("ol", { class: "timeline", id: "story-timeline" });
+  for (const t of m.timeline || [])
+    ul.append(el("li", { class: "st-" + t.status }, el("time", {}, fmtTime(t.at)),
+                 el("strong", {}, STATUS[t.status] || t.status), " ", t.detail || ""));
+  box.replaceChildren(kv, el("h3", {}, "经过"), ul);
+}
+
+/* ---- dead letters ---------------------------------------------------- */
+
+async function loadDead() {
+  const box = $("dead-body");
+  const r = await api("/v1/console/dead?max=200");
+  if (r.status !== 200) { box.replaceChildren(el("p", { class: "error" }, errText(r))); return; }
+  const items = r.body.dead || [];
+  if (!items.length) { box.replaceChildren(el("p", { class: "na" }, "没有死信")); return; }
+  const t = el("table", { class: "list", id: "dead-table" },
+               el("tr", {}, el("th", {}, ""), ...["编号", "原因", "类别", "通道", "时间", ""].map((h) => el("th", {}, h))));
+  for (const d of items)
+    t.append(el("tr", { "data-id": d.id }, el("td", {}, el("input", { type: "checkbox", value: d.id, "aria-label": "选择" })),
+                el("td", {}, el("a", { href: "#story", onclick: () => { $("story-q").value = d.id; lookup(d.id); } }, d.id)),
+                el("td", {}, d.reason || ""), el("td", {}, FAMILY[d.family] || d.family || ""), el("td", {}, LANE[d.lane] || d.lane || ""),
+                el("td", {}, fmtTime(d.at)),
+                el("td", {}, el("button", { type: "button", class: "small requeue", onclick: () => requeue([d.id]) }, "重新入队"))));
+  box.replaceChildren(el("div", { class: "scroll" }, t));
+}
+
+async function requeue(ids) {
+  let ok = 0;
+  const errs = [];
+  for (const id of ids) {
+    const r = await api(`/v1/console/dead/${encodeURIComponent(id)}/requeue`, { method: "POST" });
+    if (r.status === 200) ok++; else errs.push(`${id}: ${errText(r)}`);
+  }
+  status(`已重新入队 ${ok} 条` + (errs.length ? `；失败：${errs.join("；")}` : ""));
+  await loadDead();
+}
+
+/* ---- bulletins -------------------------------------------------------- */
+
+async function loadBulletins() {
+  const box = $("bulletins-body");
+  const r = await api("/v1/bulletins");
+  if (r.status === 404 || r.status === 405) return notAvailable(box, "公告列表");
+  if (r.status !== 200) { box.replaceChildren(el("p", { class: "error" }, errText(r))); return; }
+  const items = r.body.bulletins || r.body.issues || [];
+  const t = el("table", { class: "list" }, el("tr", {}, ...["期号", "标题", "状态", "收件人", "已发送", "失败"].map((h) => el("th", {}, h))));
+  for (const b of items)
+    t.append(el("tr", {}, el("td", {}, b.id || b.issue || ""), el("td", {}, b.title || ""), el("td", {}, b.state || b.status || ""),
+                el("td", { class: "num" }, b.recipients ?? b.total ?? ""), el("td", { class: "num" }, b.sent ?? ""),
+                el("td", { class: "num" }, b.failed ?? "")));
+  box.replaceChildren(items.length ? el("div", { class: "scroll" }, t) : el("p", { class: "na" }, "暂无公告"));
+}
+
+/* ---- start ------------------------------------------------------------ */
+
+document.addEventListener("DOMContentLoaded", () => {
+  const now = new Date();
+  $("period").value = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}`;
+  $("period").addEventListener("change", loadSurvey);
+  $("signin-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value.trim()); $("token").value = ""; });
+  $("signout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showSignIn("已退出"); });
+  $("story-form").addEventListener("submit", (e) => { e.preventDefault(); lookup($("story-q").value); });
+  $("dead-refresh").addEventListener("click", loadDead);
+  $("dead-requeue-sel").addEventListener("click", () =>
+    requeue([...document.querySelectorAll("#dead-table input:checked")].map((c) => c.value)));
+  const saved = sessionStorage.getItem(KEY);
+  if (saved) signIn(saved); else showSignIn("");
+});
