@@ -472,6 +472,8 @@ fail:
 static int secret_name(const char *name)
 {
     static const char *const words[] = { "password", "secret", "token", "passwd", NULL };
+    if (name && (strstr(name, "_file") || strstr(name, "_path")))
+        return 0;                 /* where a secret is kept, not the secret */
     for (int i = 0; words[i]; i++)
         if (name && strstr(name, words[i]))
             return 1;
