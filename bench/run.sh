@@ -335,7 +335,7 @@ bench_peers() {
 
 T0=$(date +%s)
 log "herald bench $RUN_ID: N=$N, $WORKERS workers, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
-for b in calibrate render enqueue process e2e latency modem api; do
+for b in ${BENCH_ONLY:-calibrate render enqueue process e2e latency modem api}; do
     if ! "bench_$b"; then
         log "$b failed (see $W)"
         WHY[$b]="failed"

@@ -37,7 +37,7 @@
 #include "gateway/survey.h"
 #include "queue/survey.h"
 
-#define URGENT_CHECK_MS 200     /* a worker busy with bulk looks at urgent this often */
+#define URGENT_CHECK_MS 50      /* a worker busy with bulk looks at urgent this often */
 #define READ_BLOCK_MS 1000      /* how long an idle worker blocks: bounds stop latency */
 #define INBOUND_PERIOD_MS 1000
 #define DLR_WINDOW_MS (72LL * 3600 * 1000)      /* a status report may come this late */
