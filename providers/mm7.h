@@ -53,9 +53,10 @@ typedef struct mm7_rsp {
 int mm7_parse_submit_rsp(const char *body, size_t len, mm7_rsp *out, char *err, size_t errlen);
 
 /* What a status code means (docs/providers.md has the table):
- * 1000/1100 PROV_OK; 2xxx PROV_PERMANENT; 3000 PROV_TRANSIENT, other 3xxx
- * PROV_PERMANENT; 4000, 4005, 4006 transient (4006 PROV_THROTTLED), other
- * 4xxx PROV_PERMANENT; anything else PROV_TRANSIENT. */
+ * 1000/1100 PROV_OK; 2000-2999 PROV_PERMANENT; 3000 PROV_TRANSIENT, the
+ * rest of 3001-3999 PROV_PERMANENT; 4000, 4005, 4006 transient (4006
+ * PROV_THROTTLED), the rest of 4001-4999 PROV_PERMANENT; any other code
+ * PROV_TRANSIENT. */
 prov_status mm7_classify(int status_code);
 
 typedef struct mm7_dlr {

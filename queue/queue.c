@@ -531,6 +531,24 @@ static redisReply *run_script(queue *q, cmd *c, queue_script_id s)
     return eval_src(q, c, s);
 }
 
+/* Reads the n replies of a pipeline sent on q->c into out[]. On a broken
+ * connection the replies read so far are freed (out[] all NULL). */
+static int read_replies(queue *q, size_t n, redisReply **out, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(q->c, &r) != REDIS_OK || !r) {
+            for (size_t j = 0; j < i; j++) {
+                freeReplyObject(out[j]);
+                out[j] = NULL;
+            }
+            return conn_lost(q, what);
+        }
+        out[i] = r;
+    }
+    return 0;
+}
+
 /* Sends n commands in one pipeline and reads n replies into out[]. On a
  * connection failure the replies not read are NULL and QUEUE_ERR_CONN is
  * returned. Script calls that came back NOSCRIPT are re-run with EVAL
@@ -562,17 +580,9 @@ static int pipeline(queue *q, cmd *cs, const int *scripts, size_t n,
         if (redisAppendCommandArgv(q->c, cs[i].n, cs[i].v, cs[i].l) != REDIS_OK)
             return conn_lost(q, what);
     }
-    for (size_t i = 0; i < n; i++) {
-        void *r = NULL;
-        if (redisGetReply(q->c, &r) != REDIS_OK || !r) {
-            for (size_t j = 0; j < i; j++) {
-                freeReplyObject(out[j]);
-                out[j] = NULL;
-            }
-            return conn_lost(q, what);
-        }
-        out[i] = r;
-    }
+    int rc = read_replies(q, n, out, what);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         if (scripts && scripts[i] >= 0 && is_noscript(out[i])) {
             freeReplyObject(out[i]);
@@ -1804,18 +1814,7 @@ int queue_int_pipeline(queue *q, size_t n, const int *argcs, const char *const *
     for (size_t i = 0; i < n; i++)
         if (redisAppendCommandArgv(q->c, argcs[i], (const char **)argvs[i], lens[i]) != REDIS_OK)
             return conn_lost(q, what);
-    for (size_t i = 0; i < n; i++) {
-        void *r = NULL;
-        if (redisGetReply(q->c, &r) != REDIS_OK || !r) {
-            for (size_t j = 0; j < i; j++) {
-                freeReplyObject(out[j]);
-                out[j] = NULL;
-            }
-            return conn_lost(q, what);
-        }
-        out[i] = r;
-    }
-    return 0;
+    return read_replies(q, n, out, what);
 }
 
 int queue_int_check(queue *q, redisReply *r, const char *what)
