@@ -57,6 +57,7 @@ typedef struct gw_route_rt {
     int breaker_open;
     int probing;                /* the one probe of an open breaker is out */
     long long probe_at_ms;      /* wall clock: an open breaker probes from here */
+    int down_seen;              /* the route reported itself down while open */
     long long backoff_until_ms; /* wall clock: throttled until */
     long long win_start_ms;     /* error rate over the current and last minute */
     int win_ok, win_fail, prev_ok, prev_fail;
@@ -191,6 +192,37 @@ static int route_available(gw_route_rt *rt, long long now, int *probe, long long
     return 1;
 }
 
+/* An open breaker's evidence goes stale when the route itself reports that
+ * it went down and came back (a modem reconnected, or taken back from
+ * quarantine after its probe answered): the breaker's probe is then due at
+ * once, not breaker_probe_ms after the last failure, so the recovered route
+ * takes its share again. A route that is up but failing (a modem answering
+ * +CMS ERROR) never goes down, so this does not shorten its rest. */
+static void breaker_note_health(gw_route_rt *rt, long long now)
+{
+    if (!rt->r.driver->health)
+        return;
+    pthread_mutex_lock(&rt->mu);
+    int open = rt->breaker_open;
+    pthread_mutex_unlock(&rt->mu);
+    if (!open)
+        return;
+    int up = route_up(rt), early = 0;
+    pthread_mutex_lock(&rt->mu);
+    if (!up) {
+        rt->down_seen = 1;
+    } else if (rt->down_seen && rt->breaker_open) {
+        rt->down_seen = 0;
+        if (rt->probe_at_ms > now) {
+            rt->probe_at_ms = now;
+            early = 1;
+        }
+    }
+    pthread_mutex_unlock(&rt->mu);
+    if (early)
+        gw_log(LOG_INFO, rt->r.name, "route is up again after being down: breaker probe now");
+}
+
 /* Picks the route for the next try of a `family` message, skipping those in
  * `tried` (a bit per route index): the first tier of the family's routing
  * with a route available (breaker closed or due for its probe, not backed
@@ -309,6 +341,8 @@ static long long route_done(gw_route_rt *rt, int probe, const prov_result *res)
         rt->failures++;
         if (probe || (!rt->breaker_open && rt->failures >= rt->rc->breaker_failures)) {
             opened = !rt->breaker_open;
+            if (opened)
+                rt->down_seen = 0;
             rt->breaker_open = 1;
             rt->probe_at_ms = now + rt->rc->breaker_probe_ms;
         }
@@ -1018,6 +1052,9 @@ static void *housekeeper_main(void *arg)
             sleep_ms(500);
             continue;
         }
+        for (int i = 0; i < d->nroutes; i++)
+            if (d->routes[i].open)
+                breaker_note_health(&d->routes[i], now);
         watchdog(d);
         sleep_ms(cfg->housekeeping_interval_ms);
     }

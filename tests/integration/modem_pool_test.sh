@@ -7,7 +7,10 @@
 #   - one falls silent and goes away: its work drains through the other,
 #     within a bounded time, nothing is left in the lane, and after 3 failed
 #     recoveries it is quarantined (`herald modems` shows it, by IMEI);
-#   - it comes back: the probe takes it back and it sends again.
+#   - it comes back: the probe takes it back and it sends again; its
+#     circuit breaker (opened by the +CMS errors, resting far longer than
+#     this test runs) is probed at once because the modem went down and
+#     came back up.
 set -u
 . "$(dirname "$0")/../lib.sh"
 redis_start "$TEST_TMP/redis" || exit 1
@@ -36,7 +39,7 @@ conf_base "$C" gw1
 sed -i 's/^retry = .*/retry = { max_attempts = 40; backoff_base_ms = 100; backoff_max_ms = 500; jitter_percent = 10; };/' "$C"
 cat >> "$C" <<CONF
 routes = (
-  { name = "modemA"; driver = "gammu"; send_timeout_ms = 6000;
+  { name = "modemA"; driver = "gammu"; send_timeout_ms = 6000; breaker_probe_ms = 600000;
     gammu = { connection = "at"; device = "$TEST_TMP/sim-a/tty"; smsc = "+8613800100500";
               delivery_reports = false; reconnect_min_ms = 500; reconnect_max_ms = 2000;
               quarantine_after = 3; health_interval_ms = 1000; }; },
@@ -119,6 +122,8 @@ sim a resume
 sim a plug
 wait_until 30 grep -q "\[modemA\] modem answers again: taken back from quarantine" "$TEST_TMP/gw1.log" \
     || fail "modem A not taken back"
+wait_until 10 grep -q "\[modemA\] route is up again after being down: breaker probe now" "$TEST_TMP/gw1.log" \
+    || fail "modem A's breaker not probed when it came back"
 a_before=$(sent_lines a)
 enqueue_n 6 13900000300
 ids=$(cat "$TEST_TMP/ids")
