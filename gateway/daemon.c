@@ -40,6 +40,7 @@
 #define URGENT_CHECK_MS 50      /* a worker busy with bulk looks at urgent this often */
 #define READ_BLOCK_MS 1000      /* how long an idle worker blocks: bounds stop latency */
 #define INBOUND_PERIOD_MS 1000
+#define SENT_NOTE_MS (30LL * 24 * 3600 * 1000)  /* a reply links to a message this old */
 #define DLR_WINDOW_MS (72LL * 3600 * 1000)      /* a status report may come this late */
 #define INBOUND_SEEN_MS (7LL * 24 * 3600 * 1000) /* copies of an inbound SMS within: one */
 
@@ -538,7 +539,7 @@ static void process_entry(gw_worker *w, const queue_entry *e)
      * ones (legal notices) always are. An MMS job carries a group of
      * recipients, filtered when the issue was sent. */
     int group = job.template_name && strcmp(job.template_name, BULLETIN_MMS_TEMPLATE) == 0;
-    if (job.lane == LANE_BULK && !group && queue_optout_has(w->q, job.to) == 1) {
+    if (job.lane == LANE_BULK && !group && job.opted_out) {
         if (queue_skip_optout(w->q, e, job.id, job.family, now_ms()) == 0)
             gw_log(LOG_INFO, w->consumer, "skipped %s to %s: the number opted out", job.id, masked);
         else
@@ -754,6 +755,10 @@ record:
         snprintf(detail, sizeof detail, "%s (after %d attempts)", o.detail, job.attempts);
         o.detail = detail;
     }
+    /* what went to whom, noted by the same call: a reply that is not a
+     * survey answer is linked to the latest message sent to its number */
+    o.note_to = job.to;
+    o.note_keep_ms = SENT_NOTE_MS;
     finish(w, e, job.id, &o);
     if (is_mms == 1 && w->q && (o.kind == QUEUE_OUT_SENT || o.kind == QUEUE_OUT_DEAD)) {
         pthread_rwlock_rdlock(&d->cat_lock);
@@ -762,10 +767,6 @@ record:
     }
     if (is_mms == 1)
         bulletin_job_clear(&bj);
-    /* what went to whom: a reply that is not a survey answer is linked to it */
-    if (o.kind == QUEUE_OUT_SENT && w->q &&
-        queue_sent_note(w->q, job.to, job.id, job.family, o.now_ms, 30LL * 86400000) < 0)
-        gw_log(LOG_WARN, w->consumer, "noting %s as sent: %s", job.id, queue_errstr(w->q));
     free(pparams);
     /* Index the parts' references so status reports find the message. */
     if (o.kind == QUEUE_OUT_SENT && o.route && o.route[0] && res.refs[0] && w->q) {

@@ -179,7 +179,8 @@ typedef enum {
     K_MSG, K_IDEM, K_LANE_URGENT, K_LANE_BULK, K_SCHED, K_DEAD,
     K_UNCERTAIN, K_INBOUND, K_STATS, K_GW,
     K_PACE, K_CAP, K_ROUTEDAY, K_PACED, K_ROUTES,
-    K_REPORT, K_UNMATCHED, K_INSEEN, K_MODEMS, K_INPARTS, K_INDUE
+    K_REPORT, K_UNMATCHED, K_INSEEN, K_MODEMS, K_INPARTS, K_INDUE,
+    K_OPTOUT, K_SENTNOTE
 } key_kind;
 
 /* "{prefix}:" + name + suffix. Kinds whose name ends in ':' take a suffix. */
@@ -205,6 +206,8 @@ static const char *const key_kinds[] = {
     [K_MODEMS]      = "modems",
     [K_INPARTS]     = "inparts:",
     [K_INDUE]       = "inparts:due",
+    [K_OPTOUT]      = "optout",         /* queue/survey.c owns these two */
+    [K_SENTNOTE]    = "sent:",
 };
 
 static void key_push(cmd *c, const queue *q, key_kind k, const char *suffix)
@@ -1066,10 +1069,11 @@ int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
     clearerr_q(q);
     memset(job, 0, sizeof *job);
     cmd c;
-    cmd_script(&c, q, QSCRIPT_BEGIN, 3);
+    cmd_script(&c, q, QSCRIPT_BEGIN, 4);
     key_push(&c, q, K_MSG, e->msg_id);
     key_push(&c, q, lane_key(e->lane), NULL);
     key_push(&c, q, K_DEAD, NULL);
+    key_push(&c, q, K_OPTOUT, NULL);
     cmd_str(&c, e->entry_id);
     cmd_str(&c, consumer);
     cmd_ll(&c, now_ms);
@@ -1109,6 +1113,7 @@ int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
     job->parts = (int)rint_(el[8]);
     job->lane = rstr(el[9]) && !strcmp(el[9]->str, "bulk") ? LANE_BULK : LANE_URGENT;
     job->attempts = (int)rint_(el[10]);
+    job->opted_out = r->elements > 11 && rint_(el[11]) == 1;
     if (!job->id || !job->to || !job->text) {
         queue_job_clear(job);
         seterr(q, "begin_send: out of memory");
@@ -1155,13 +1160,16 @@ int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
     char when[40];
     fmt_utc(o->retry_at_ms, when, sizeof when);
     cmd c;
-    cmd_script(&c, q, QSCRIPT_FINISH, 6);
+    int note = o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
+    cmd_script(&c, q, QSCRIPT_FINISH, note ? 7 : 6);
     key_push(&c, q, K_MSG, msg_id);
     key_push(&c, q, lane_key(e->lane), NULL);
     key_push(&c, q, K_SCHED, NULL);
     key_push(&c, q, K_DEAD, NULL);
     key_push(&c, q, K_STATS, NULL);
     key_push(&c, q, K_UNCERTAIN, NULL);
+    if (note)
+        key_push(&c, q, K_SENTNOTE, o->note_to);
     cmd_str(&c, e->entry_id);
     cmd_str(&c, kinds[o->kind]);
     cmd_str(&c, o->route);
@@ -1171,6 +1179,8 @@ int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
     cmd_ll(&c, o->now_ms);
     cmd_str(&c, msg_id);
     cmd_str(&c, when);
+    if (note)
+        cmd_ll(&c, o->note_keep_ms);
     redisReply *r = run_script(q, &c, QSCRIPT_FINISH);
     cmd_free(&c);
     int rc = code_reply(q, r, "finish");

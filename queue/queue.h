@@ -134,6 +134,7 @@ typedef struct queue_job {
     int parts;
     int attempts;             /* including this one */
     tpl_lane lane;
+    int opted_out;            /* bulk lane: the number is in the opt-out list */
 } queue_job;
 void queue_job_clear(queue_job *j);              /* frees the strings, zeroes */
 
@@ -161,6 +162,10 @@ typedef struct queue_outcome {
     const char *detail;       /* RETRY/DEAD: the reason (no personal data) */
     long long retry_at_ms;    /* RETRY: when to try again */
     long long now_ms;
+    /* SENT: when note_to is set, the finish also notes "family|id" under
+     * the recipient for note_keep_ms (queue_sent_note() in one call). */
+    const char *note_to;
+    long long note_keep_ms;
 } queue_outcome;
 
 /* Records the outcome, appends to the timeline, bumps the counters, acks

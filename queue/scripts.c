@@ -63,11 +63,13 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "return {0, ARGV[1]}\n";
 
 /* BEGIN (begin_send)
- * KEYS: 1 record, 2 lane, 3 dead
+ * KEYS: 1 record, 2 lane, 3 dead, 4 opt-out hash
  * ARGV: 1 entry id, 2 consumer, 3 now, 4 lease_until, 5 msg id ('' when
  *       the entry is malformed), 6 lane name
  * Returns {0, family, template, to, text, encoding, vars, code, parts,
- * lane, attempts}, {1, why} (skip) or {2, why} (dead letter). */
+ * lane, attempts, opted out (1/0, bulk lane only)}, {1, why} (skip) or
+ * {2, why} (dead letter). The opt-out answer rides on this call so the
+ * worker spends no round trip of its own on it. */
 static const char lua_begin[] = LUA_PRELUDE
 "local function to_dead(why, family)\n"
 "  local d = bury(KEYS[3], ARGV[5], why, ARGV[6], family, ARGV[3])\n"
@@ -101,12 +103,18 @@ static const char lua_begin[] = LUA_PRELUDE
 "local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
 "redis.call('HSET', KEYS[1], 'status', 'sending', 'owner', ARGV[2], 'lease_until', ARGV[4])\n"
 "tl(KEYS[1], ARGV[3], 'sending', 'attempt ' .. n .. ' by ' .. ARGV[2])\n"
-"return {0, r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], n}\n";
+"local oo = 0\n"
+"if r[11] == 'bulk' and KEYS[4] then oo = redis.call('HEXISTS', KEYS[4], r[5]) end\n"
+"return {0, r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], n, oo}\n";
 
 /* FINISH
- * KEYS: 1 record, 2 lane, 3 sched, 4 dead, 5 stats, 6 uncertain
+ * KEYS: 1 record, 2 lane, 3 sched, 4 dead, 5 stats, 6 uncertain,
+ *       [7 the recipient's sent note (zset "family|id" by time)]
  * ARGV: 1 entry id, 2 kind (sent|retry|dead|uncertain|wait), 3 route, 4 refs, 5 detail,
- *       6 retry_at, 7 now, 8 msg id, 9 retry_at as text
+ *       6 retry_at, 7 now, 8 msg id, 9 retry_at as text, [10 how long the
+ *       sent note keeps an entry, ms]
+ * With key 7, a `sent` outcome also notes what went to whom (the replies
+ * link a later answer to it) in the same call.
  * Returns {0}, {-3, why} (no record) or {-4, why} (not ours to finish).
  * allow-oom: the outcome of a message that left already must be recorded
  * even at maxmemory (the script also frees the entry), or it is resent. */
@@ -127,6 +135,11 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
 "  redis.call('HSET', KEYS[1], 'status', 'sent', 'refs', ARGV[4], 'error', '')\n"
 "  tl(KEYS[1], ARGV[7], 'sent', 'via ' .. route .. ': ' .. ARGV[4])\n"
 "  redis.call('HINCRBY', KEYS[5], 'sent:' .. ctr, 1)\n"
+"  if KEYS[7] then\n"
+"    redis.call('ZADD', KEYS[7], ARGV[7], fam .. '|' .. ARGV[8])\n"
+"    redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (tonumber(ARGV[7]) - tonumber(ARGV[10])))\n"
+"    redis.call('PEXPIRE', KEYS[7], ARGV[10])\n"
+"  end\n"
 "elseif ARGV[2] == 'retry' then\n"
 "  redis.call('HSET', KEYS[1], 'status', 'queued', 'error', ARGV[5])\n"
 "  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[8])\n"

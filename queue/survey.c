@@ -138,13 +138,6 @@ static const char lua_item[] =
 "redis.call('HSET', KEYS[3], ARGV[5], ARGV[6] .. '|' .. ARGV[3])\n"
 "return 0\n";
 
-/* SENT  KEYS: 1 sent:<phone>.  ARGV: 1 member, 2 now, 3 keep ms */
-static const char lua_sent[] =
-"redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])\n"
-"redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[2]) - tonumber(ARGV[3])))\n"
-"redis.call('PEXPIRE', KEYS[1], ARGV[3])\n"
-"return 0\n";
-
 /* SKIP (a bulk message to a number that opted out)
  * KEYS: 1 record, 2 lane, 3 stats
  * ARGV: 1 entry, 2 now, 3 family, 4 detail.  Returns 0, or 1 when the
@@ -218,14 +211,13 @@ static const char lua_bury[] =
 "redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])\n"
 "return 0\n";
 
-typedef enum { S_CONTACT, S_CLAIM, S_DONE, S_ITEM, S_SENT, S_SKIP, S_REPLY, S_BURY, S_COUNT } sv_script;
+typedef enum { S_CONTACT, S_CLAIM, S_DONE, S_ITEM, S_SKIP, S_REPLY, S_BURY, S_COUNT } sv_script;
 
 static const struct { const char *name, *src; } scripts[S_COUNT] = {
     [S_CONTACT] = { "contact_put", lua_contact_put },
     [S_CLAIM] = { "survey_claim", lua_claim },
     [S_DONE] = { "survey_done", lua_done },
     [S_ITEM] = { "survey_item", lua_item },
-    [S_SENT] = { "sent_note", lua_sent },
     [S_SKIP] = { "skip_optout", lua_skip },
     [S_REPLY] = { "reply_record", lua_reply },
     [S_BURY] = { "inbound_bury", lua_bury },
@@ -704,23 +696,6 @@ int queue_survey_last(queue *q, const char *const *phones, size_t n, char **out)
 }
 
 /* ---- sent messages and correlation ------------------------------------------------ */
-
-int queue_sent_note(queue *q, const char *phone, const char *id, const char *family,
-                    long long now_ms, long long keep_ms)
-{
-    queue_int_clearerr(q);
-    sv_cmd c;
-    c_script(&c, 1);
-    sv_key(&c, q, SK_SENT, phone);
-    c_fmt(&c, "%s|%s", family, id);
-    c_ll(&c, now_ms);
-    c_ll(&c, keep_ms);
-    redisReply *r;
-    int rc = done_cmd(q, &c, sv_eval(q, &c, S_SENT), "noting a sent message", &r);
-    if (!rc)
-        freeReplyObject(r);
-    return rc;
-}
 
 /* The highest-scored member of zset k:suffix within [lo, hi]. */
 static int zlatest(queue *q, sv_kind k, const char *suffix, long long lo, long long hi,

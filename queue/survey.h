@@ -94,10 +94,8 @@ int queue_survey_last(queue *q, const char *const *phones, size_t n, char **out)
 
 /* ---- sent messages and correlation -------------------------------------- */
 
-/* Notes that message `id` of `family` went to `phone`, keeping keep_ms of
- * history per number. */
-int queue_sent_note(queue *q, const char *phone, const char *id, const char *family,
-                    long long now_ms, long long keep_ms);
+/* What went to whom ({p}:sent:<phone>, "family|id" by time) is noted by
+ * queue_finish() (queue_outcome.note_to) in the same call as `sent`. */
 /* The latest survey item for phone with send_at in [at - window, at]:
  * "<period>|<field>" in buf. 0, QUEUE_ERR_NOTFOUND, or an error. */
 int queue_survey_match(queue *q, const char *phone, long long at_ms, long long window_ms,
