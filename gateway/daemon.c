@@ -429,18 +429,33 @@ static int routes_open(gw_daemon *d, char *err, size_t errlen)
 /* ---- workers --------------------------------------------------------- */
 
 /* Records an outcome, retrying on a broken connection: the message is ours
- * and `sending` until this lands (or a reclaimer applies the lane policy). */
-static void finish(gw_worker *w, const queue_entry *e, const char *id, const queue_outcome *o)
+ * and `sending` until this lands (or a reclaimer applies the lane policy).
+ * Waiting for Redis counts as progress for the watchdog. `giving_back`:
+ * the outcome gives back an attempt that may never have begun (then a
+ * message found not `sending` is expected, not an error). */
+static void finish_try(gw_worker *w, const queue_entry *e, const char *id, const queue_outcome *o,
+                       int giving_back)
 {
     long long delay = 50;
     for (int tries = 0;; tries++) {
+        atomic_store(&w->progress_ms, mono_ms());
         if (!w->q)
             w->q = connect_retry(w->d, w->consumer);
+        atomic_store(&w->progress_ms, mono_ms());
         if (!w->q)
             return;
         int rc = queue_finish(w->q, e, id, o);
         if (rc != QUEUE_ERR_CONN) {
-            if (rc < 0)
+            if (giving_back && (rc == QUEUE_ERR_STATE || rc == QUEUE_ERR_NOTFOUND))
+                gw_log(LOG_INFO, w->consumer, "%s is not marked sending (given back already, or its begin never ran)", id);
+            else if (giving_back && rc == 0)
+                gw_log(LOG_INFO, w->consumer, "%s given back unsent: its begin was not confirmed", id);
+            else if (tries > 0 && rc == QUEUE_ERR_STATE)
+                /* the try before ran, only its answer or its confirmation
+                 * by a replica was lost */
+                gw_log(LOG_INFO, w->consumer, "%s: outcome already recorded by the try before (%s)",
+                       id, queue_errstr(w->q));
+            else if (rc < 0)
                 gw_log(LOG_ERROR, w->consumer, "recording %s of %s failed: %s",
                        o->kind == QUEUE_OUT_SENT ? "sent" : "outcome", id, queue_errstr(w->q));
             return;
@@ -454,6 +469,30 @@ static void finish(gw_worker *w, const queue_entry *e, const char *id, const que
         if (delay < 2000)
             delay *= 2;
     }
+}
+
+static void finish(gw_worker *w, const queue_entry *e, const char *id, const queue_outcome *o)
+{
+    finish_try(w, e, id, o, 0);
+}
+
+/* A begin whose answer or whose confirmation by a replica was lost (the
+ * connection is gone): it may have marked the message `sending`, yet
+ * nothing was handed to a driver. The attempt is given back at once (the
+ * `wait` outcome: queued again, attempts unchanged, due in a second)
+ * rather than left `sending` until its lease runs out and the reclaimer
+ * holds it as uncertain. When the begin never ran, or did not survive a
+ * failover, the finish finds the message still queued and changes nothing;
+ * its stream entry is requeued by the reclaimer as usual. */
+static void give_back(gw_worker *w, const queue_entry *e)
+{
+    if (!e->msg_id[0])
+        return;
+    long long now = now_ms();
+    queue_outcome o = { .kind = QUEUE_OUT_WAIT, .route = "", .refs = "",
+                        .detail = "the begin of the attempt was not confirmed by Redis",
+                        .retry_at_ms = now + 1000, .now_ms = now };
+    finish_try(w, e, e->msg_id, &o, 1);
 }
 
 /* The template's provider_params ("param=var, ...") for drivers that send
@@ -529,6 +568,7 @@ static void process_entry(gw_worker *w, const queue_entry *e)
         if (rc == QUEUE_ERR_CONN) {
             queue_free(w->q);
             w->q = NULL;
+            give_back(w, e);
         }
         return;
     }
