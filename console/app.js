@@ -140,16 +140,19 @@ async function refresh() {
 
 /* ---- today ---------------------------------------------------------- */
 
+/* The local day's counters "<family>:<event>" (stats.today, in the
+ * gateway's time zone): what happened since midnight, per family. */
 function renderToday(d) {
   $("updated").textContent = "更新于 " + fmtTime(d.now);
-  const ctr = (d.stats && d.stats.counters) || {};
-  const events = ["sent", "delivered", "failed", "dead"];
-  const names = { sent: "已发送", delivered: "已送达", failed: "失败", dead: "死信" };
-  const colors = { sent: "#2a5ea8", delivered: "#1f7a3a", failed: "#b86e00", dead: "#b3261e" };
+  const today = (d.stats && d.stats.today) || { day: "", counters: {} };
+  $("today-day").textContent = `${today.day}${d.timezone ? "，" + d.timezone : ""}`;
+  const events = ["queued", "sent", "delivered", "failed", "dead"];
+  const names = { queued: "受理", sent: "已发送", delivered: "已送达", failed: "失败", dead: "死信" };
+  const colors = { queued: "#6b4fa0", sent: "#2a5ea8", delivered: "#1f7a3a", failed: "#b86e00", dead: "#b3261e" };
   const fig = {};
-  for (const f of d.families) fig[f] = { sent: 0, delivered: 0, failed: 0, dead: 0 };
-  for (const [k, v] of Object.entries(ctr)) {
-    const [ev, fam] = k.split(":");
+  for (const f of d.families) fig[f] = Object.fromEntries(events.map((e) => [e, 0]));
+  for (const [k, v] of Object.entries(today.counters || {})) {
+    const i = k.lastIndexOf(":"), fam = k.slice(0, i), ev = k.slice(i + 1);
     if (fig[fam] && ev in fig[fam]) fig[fam][ev] += v;
   }
   const t = $("families");
@@ -159,20 +162,22 @@ function renderToday(d) {
                 ...events.map((e) => el("td", { class: "num", "data-event": e }, fig[f][e]))));
   $("families-chart").replaceChildren(barChart(
     d.families.map((f) => ({ label: FAMILY[f] || f, values: events.map((e) => fig[f][e]) })),
-    events.map((e) => ({ name: names[e], color: colors[e] })), "各类短信数量"));
+    events.map((e) => ({ name: names[e], color: colors[e] })), "今日各类短信数量"));
 
   const lanes = (d.stats && d.stats.lanes) || {};
   const lt = $("lanes");
-  lt.replaceChildren(el("tr", {}, el("th", {}, "通道"), el("th", { class: "num" }, "排队"),
+  /* a lane's depth is what waits plus what is in flight (docs/redis-keys.md) */
+  lt.replaceChildren(el("tr", {}, el("th", {}, "通道"), el("th", { class: "num" }, "等待"),
                         el("th", { class: "num" }, "处理中"), el("th", { class: "num" }, "最久等待")));
   for (const [name, l] of Object.entries(lanes))
-    lt.append(el("tr", { "data-lane": name }, el("td", {}, LANE[name] || name), el("td", { class: "num" }, l.depth),
+    lt.append(el("tr", { "data-lane": name }, el("td", {}, LANE[name] || name),
+                 el("td", { class: "num", "data-waiting": "" }, Math.max(0, l.depth - l.pending)),
                  el("td", { class: "num" }, l.pending), el("td", { class: "num" }, fmtAge(l.oldest_age_ms))));
   lt.append(el("tr", {}, el("td", {}, "定时 / 待确认 / 死信"), el("td", { class: "num", colspan: 3 },
                `${d.stats.scheduled} / ${d.stats.uncertain} / ${d.stats.dead}`)));
   $("lanes-chart").replaceChildren(barChart(
-    Object.keys(lanes).map((n) => ({ label: LANE[n] || n, values: [lanes[n].depth, lanes[n].pending] })),
-    [{ name: "排队", color: "#2a5ea8" }, { name: "处理中", color: "#b86e00" }], "队列深度"));
+    Object.keys(lanes).map((n) => ({ label: LANE[n] || n, values: [Math.max(0, lanes[n].depth - lanes[n].pending), lanes[n].pending] })),
+    [{ name: "等待", color: "#2a5ea8" }, { name: "处理中", color: "#b86e00" }], "队列深度"));
 
   const rt = $("routes");
   rt.replaceChildren(el("tr", {}, ...["线路", "驱动", "状态", "详情", "信号", "熔断", "错误率", "类别"].map((h) => el("th", {}, h))));
@@ -248,28 +253,68 @@ async function loadReplies() {
 
 /* ---- a message's story ---------------------------------------------- */
 
-async function lookup(q) {
-  const box = $("story-body");
-  q = q.trim();
-  let r = await api(`/v1/messages/${encodeURIComponent(q)}`);
-  if (r.status === 404 || r.status === 400)
-    r = await api(`/v1/messages?key=${encodeURIComponent(q)}`);
-  if (r.status !== 200) {
-    box.replaceChildren(el("p", { class: "error" }, r.status === 404 ? `没有找到 ${q}` : errText(r)));
-    return;
-  }
-  const m = r.body;
+const DLR = { ".": "未回", P: "待定", D: "送达", F: "失败" };
+
+/* The record and its timeline (GET /v1/messages/{id}). */
+function story(m) {
   const kv = el("dl", { class: "kv", id: "story-record" });
+  const dlr = [...(m.dlr || "")].map((c, i) => `第${i + 1}段${DLR[c] || c}`).join("，");
   const fields = [["编号", m.id], ["状态", STATUS[m.status] || m.status], ["类别", FAMILY[m.family] || m.family],
                   ["模板", m.template], ["号码", m.to], ["案号", (m.vars && m.vars.case_no) || ""],
                   ["幂等键", m.key], ["尝试次数", m.attempts], ["线路", m.route], ["分段引用", m.refs],
-                  ["条数", m.parts], ["最近错误", m.error], ["创建", fmtTime(m.created)]];
+                  ["状态报告", dlr], ["条数", m.parts], ["最近错误", m.error], ["创建", fmtTime(m.created)]];
   for (const [k, v] of fields) if (v !== undefined && v !== "") kv.append(el("dt", {}, k), el("dd", {}, v));
   const ul = el("ol", { class: "timeline", id: "story-timeline" });
   for (const t of m.timeline || [])
     ul.append(el("li", { class: "st-" + t.status }, el("time", {}, fmtTime(t.at)),
                  el("strong", {}, STATUS[t.status] || t.status), " ", t.detail || ""));
-  box.replaceChildren(kv, el("h3", {}, "经过"), ul);
+  return el("div", { id: "story-one" }, kv, el("h3", {}, "经过"), ul);
+}
+
+/* One message of a case's list, opened below the list. */
+async function openOne(id) {
+  const box = $("case-story");
+  const r = await api(`/v1/messages/${encodeURIComponent(id)}`);
+  box.replaceChildren(r.status === 200 ? story(r.body) : el("p", { class: "error" }, errText(r)));
+}
+
+/* The messages of a case number (GET /v1/messages?case_no=), newest first. */
+function caseList(q, list) {
+  const t = el("table", { class: "list", id: "case-table" },
+               el("tr", {}, ...["编号", "创建", "类别", "模板", "状态", "号码"].map((h) => el("th", {}, h))));
+  for (const m of list)
+    t.append(el("tr", { "data-id": m.id },
+                el("td", {}, el("a", { href: "#story", onclick: () => openOne(m.id) }, m.id)),
+                el("td", {}, fmtTime(m.created)), el("td", {}, FAMILY[m.family] || m.family),
+                el("td", {}, m.template), el("td", {}, STATUS[m.status] || m.status), el("td", {}, m.to)));
+  return [el("h3", { id: "case-title" }, `案号 ${q}：${list.length} 条短信`), el("div", { class: "scroll" }, t),
+          el("div", { id: "case-story" })];
+}
+
+/* The box takes a message id, an idempotency key or a case number, tried
+ * in that order. */
+async function lookup(q) {
+  const box = $("story-body");
+  q = q.trim();
+  if (!q) return;
+  let r = await api(`/v1/messages/${encodeURIComponent(q)}`);
+  if (r.status === 404 || r.status === 400)
+    r = await api(`/v1/messages?key=${encodeURIComponent(q)}`);
+  if (r.status === 200) { box.replaceChildren(story(r.body)); return; }
+  if (r.status === 404 || r.status === 400) {
+    r = await api(`/v1/messages?case_no=${encodeURIComponent(q)}`);
+    const list = (r.status === 200 && r.body.messages) || [];
+    if (list.length) {
+      box.replaceChildren(...caseList(q, list));
+      if (list.length === 1) openOne(list[0].id);
+      return;
+    }
+    if (r.status === 200 || r.status === 404) {
+      box.replaceChildren(el("p", { class: "error" }, `没有找到 ${q}（编号、幂等键或案号）`));
+      return;
+    }
+  }
+  box.replaceChildren(el("p", { class: "error" }, errText(r)));
 }
 
 /* ---- dead letters ---------------------------------------------------- */

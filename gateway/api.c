@@ -738,11 +738,59 @@ static void h_get_message(api_req *r)
     answer_record(r, r->params[0]);
 }
 
+/* GET /v1/messages?case_no=C[&max=N]: the case's messages, newest first,
+ * numbers masked. */
+static void find_by_case(api_req *r, const char *case_no)
+{
+    const char *ms = query(r, "max");
+    char *end = NULL;
+    long max = ms ? strtol(ms, &end, 10) : 100;
+    if (ms && (!*ms || *end || max < 1 || max > 500)) {
+        api_error(r, 400, "bad_request", "max", "max must be a whole number from 1 to 500, not '%s'", ms);
+        return;
+    }
+    if (strlen(case_no) > QUEUE_CASE_MAX) {
+        api_error(r, 400, "bad_request", "case_no", "a case number is at most %d bytes", QUEUE_CASE_MAX);
+        return;
+    }
+    if (!req_queue(r))
+        return;
+    json_t *list = NULL;
+    int rc = queue_find_by_case(r->q, case_no, (int)max, &list);
+    if (rc == QUEUE_ERR_CONN)
+        rc = queue_find_by_case(r->q, case_no, (int)max, &list);
+    if (rc < 0) {
+        queue_failed(r, rc);
+        return;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(list, i, m) {
+        char masked[PHONE_MAX];
+        const char *to = json_string_value(json_object_get(m, "to"));
+        json_object_set_new(m, "to", json_string(phone_mask(to ? to : "", masked)));
+    }
+    snprintf(r->note, sizeof r->note, "case lookup: %zu messages", json_array_size(list));
+    answer_json(r, 200, json_pack("{s:s, s:I, s:o}", "case_no", case_no,
+                                  "count", (json_int_t)json_array_size(list), "messages", list));
+}
+
 static void h_find_message(api_req *r)
 {
     const char *key = query(r, "key");
+    const char *case_no = query(r, "case_no");
+    if (key && case_no) {
+        api_error(r, 400, "bad_request", "case_no", "give either key or case_no, not both");
+        return;
+    }
+    if (case_no && *case_no) {
+        find_by_case(r, case_no);
+        return;
+    }
     if (!key || !*key) {
-        api_error(r, 400, "bad_request", "key", "give the idempotency key: GET /v1/messages?key=K");
+        api_error(r, 400, "bad_request", case_no ? "case_no" : "key",
+                  "give the idempotency key or the case number: GET /v1/messages?key=K "
+                  "or GET /v1/messages?case_no=C");
         return;
     }
     if (strlen(key) >= SVC_KEY_MAX) {

@@ -4,7 +4,8 @@
  * in console_files.c, no token (the page holds no data). Then three JSON
  * routes the existing API lacks, with the API's token scopes and error
  * shape:
- *   GET  /v1/console/summary              read:  queue, counters, routes, modems
+ *   GET  /v1/console/summary              read:  queue, counters (all time and the
+ *                                                local day's), routes, modems
  *   GET  /v1/console/dead                 read:  dead letters with reasons
  *   POST /v1/console/dead/{id}/requeue    admin: queue_dead_retry, as `herald dead retry`
  * Each JSON request opens its own Redis connection: the console is a few
@@ -131,8 +132,9 @@ static enum MHD_Result summary(struct MHD_Connection *conn, const api_env *env, 
     json_t *fams = json_array();
     for (int f = 0; f < FAMILY_COUNT; f++)
         json_array_append_new(fams, json_string(family_name((tpl_family)f)));
-    return answer(conn, 200, json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:o}", "now", (json_int_t)now,
-                                       "instance", env->cfg->instance, "families", fams, "stats", stats,
+    return answer(conn, 200, json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "now", (json_int_t)now,
+                                       "instance", env->cfg->instance, "timezone", env->cfg->timezone,
+                                       "families", fams, "stats", stats,
                                        "routes", routes_json(env), "published", published,
                                        "modems", modems));
 }

@@ -3,6 +3,7 @@
  *   herald run        the gateway daemon
  *   herald enqueue    queue one message
  *   herald status     a message's record and timeline (JSON)
+ *   herald case       the messages of a case number, newest first
  *   herald render     preview a template's text, encoding and parts
  *   herald templates  list, or check the template files
  *   herald dead       list or retry dead letters
@@ -21,12 +22,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "gateway/bulletin.h"
 #include "gateway/config.h"
 #include "gateway/daemon.h"
 #include "gateway/log.h"
+#include "gateway/pacing.h"
 #include "gateway/service.h"
 #include "gateway/survey.h"
 
@@ -43,6 +46,7 @@ static void usage(FILE *f)
         "  enqueue --template T --to NUMBER [--var k=v]... [--key K] [--at TIME] [--json]\n"
         "  enqueue --batch FILE                 one JSON object a line ({template,to,vars,key,send_at})\n"
         "  status ID                            the message's record and timeline as JSON\n"
+        "  case CASE_NO [--max N] [--json]      the messages of a case number, newest first\n"
         "  render --template T [--var k=v]... [--json]\n"
         "  templates [list|check [DIR]]\n"
         "  dead list [--max N] | dead retry ID\n"
@@ -428,6 +432,75 @@ static int cmd_status(gw_config *cfg, int argc, char **argv)
     return code;
 }
 
+/* `herald case CASE_NO`: the messages enqueued with that case number (the
+ * template variable case_no) within their retention, newest first. */
+static int cmd_case(gw_config *cfg, int argc, char **argv)
+{
+    const char *case_no = NULL;
+    int as_json = 0, max = 100;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            as_json = 1;
+        } else if (strcmp(argv[i], "--max") == 0 && i + 1 < argc) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 10000)
+                return svc_die(EXIT_BAD_INPUT, "--max must be a number from 1 to 10000, not '%s'", argv[i]);
+            max = (int)v;
+        } else if (!case_no && argv[i][0] != '-') {
+            case_no = argv[i];
+        } else {
+            return svc_die(EXIT_BAD_INPUT, "case: unexpected argument '%s' (usage: herald case CASE_NO "
+                           "[--max N] [--json])", argv[i]);
+        }
+    }
+    if (!case_no || !*case_no)
+        return svc_die(EXIT_BAD_INPUT, "%s", "usage: herald case CASE_NO [--max N] [--json]");
+    if (strlen(case_no) > QUEUE_CASE_MAX)
+        return svc_die(EXIT_BAD_INPUT, "a case number is at most %d bytes", QUEUE_CASE_MAX);
+    queue *q = svc_connect(&cfg->queue);
+    if (!q)
+        return EXIT_FAILURE_OTHER;
+    json_t *list = NULL;
+    int code = EXIT_DONE;
+    if (queue_find_by_case(q, case_no, max, &list) < 0) {
+        code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
+    } else {
+        size_t i;
+        json_t *m;
+        json_array_foreach(list, i, m) {
+            char masked[PHONE_MAX];
+            const char *to = json_string_value(json_object_get(m, "to"));
+            json_object_set_new(m, "to", json_string(phone_mask(to ? to : "", masked)));
+        }
+        if (as_json) {
+            svc_print_json(list);
+        } else if (json_array_size(list) == 0) {
+            printf("no messages with case number %s (within the retention)\n", case_no);
+        } else {
+            printf("%-22s  %-19s  %-14s  %-24s  %-9s  %s\n", "id", "created", "family", "template",
+                   "status", "to");
+            json_array_foreach(list, i, m) {
+                long long ms = (long long)json_integer_value(json_object_get(m, "created"));
+                time_t t = (time_t)(ms / 1000);
+                struct tm tm;
+                char when[32] = "";
+                if (localtime_r(&t, &tm))
+                    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+                printf("%-22s  %-19s  %-14s  %-24s  %-9s  %s\n",
+                       json_string_value(json_object_get(m, "id")), when,
+                       json_string_value(json_object_get(m, "family")),
+                       json_string_value(json_object_get(m, "template")),
+                       json_string_value(json_object_get(m, "status")),
+                       json_string_value(json_object_get(m, "to")));
+            }
+        }
+    }
+    json_decref(list);
+    queue_free(q);
+    return code;
+}
+
 static int cmd_dead(gw_config *cfg, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : "list";
@@ -638,6 +711,10 @@ int main(int argc, char **argv)
         free(sargv);
         return code;
     }
+    /* local days and times (herald case, queue stats' "today") in the
+     * configured zone, as the daemon has them; single-threaded here */
+    if (strcmp(cmd, "case") == 0 || strcmp(cmd, "queue") == 0)
+        pacing_set_timezone(cfg.timezone);
     if (strcmp(cmd, "run") == 0)
         code = cmd_run(&cfg, sargc, sargv);
     else if (strcmp(cmd, "enqueue") == 0)
@@ -648,6 +725,8 @@ int main(int argc, char **argv)
         code = cmd_templates(&cfg, sargc, sargv);
     else if (strcmp(cmd, "status") == 0)
         code = cmd_status(&cfg, sargc, sargv);
+    else if (strcmp(cmd, "case") == 0)
+        code = cmd_case(&cfg, sargc, sargv);
     else if (strcmp(cmd, "dead") == 0)
         code = cmd_dead(&cfg, sargc, sargv);
     else if (strcmp(cmd, "routes") == 0)

@@ -244,6 +244,12 @@ int svc_prepare(const catalog *cat, const catalog_opts *o, int allow_internation
     m->idem_key = out->key;
     m->send_at_ms = rq->send_at_ms > now_ms ? rq->send_at_ms : 0;
     m->now_ms = now_ms;
+    for (size_t i = 0; i < rq->nvars; i++)   /* indexed for the console's lookup */
+        if (strcmp(rq->vars[i].name, "case_no") == 0 && rq->vars[i].value
+            && strlen(rq->vars[i].value) <= QUEUE_CASE_MAX) {
+            snprintf(out->case_no, sizeof out->case_no, "%s", rq->vars[i].value);
+            m->case_no = out->case_no;
+        }
     return 0;
 }
 

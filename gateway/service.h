@@ -33,6 +33,7 @@ typedef struct svc_message {
     char to[PHONE_MAX];
     char key[SVC_KEY_MAX];
     char *vars_json;
+    char case_no[QUEUE_CASE_MAX + 1];   /* the variable case_no, for the case index */
     /* When svc_prepare fails: the request field at fault ("template", "to",
      * "key", "vars", "vars.case_no"), for front ends that name it. */
     char err_field[SVC_FIELD_MAX];

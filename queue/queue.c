@@ -31,6 +31,7 @@
 #define CMD_MAX         64        /* arguments of the longest command */
 #define PIPE_CHUNK      256       /* commands per pipeline round */
 #define RECLAIM_PAGE    200       /* XPENDING page size */
+#define DAY_TTL_MS      (40LL * 86400000)  /* {p}:day:<day> counters are kept 40 days */
 
 struct queue {
     redisContext *c;              /* NULL while disconnected */
@@ -180,7 +181,7 @@ typedef enum {
     K_UNCERTAIN, K_INBOUND, K_STATS, K_GW,
     K_PACE, K_CAP, K_ROUTEDAY, K_PACED, K_ROUTES,
     K_REPORT, K_UNMATCHED, K_INSEEN, K_MODEMS, K_INPARTS, K_INDUE,
-    K_OPTOUT, K_SENTNOTE
+    K_OPTOUT, K_SENTNOTE, K_CASE, K_DAY
 } key_kind;
 
 /* "{prefix}:" + name + suffix. Kinds whose name ends in ':' take a suffix. */
@@ -208,6 +209,8 @@ static const char *const key_kinds[] = {
     [K_INDUE]       = "inparts:due",
     [K_OPTOUT]      = "optout",         /* queue/survey.c owns these two */
     [K_SENTNOTE]    = "sent:",
+    [K_CASE]        = "case:",
+    [K_DAY]         = "day:",
 };
 
 static void key_push(cmd *c, const queue *q, key_kind k, const char *suffix)
@@ -726,6 +729,42 @@ static int make_id(queue *q, long long now_ms, char out[QUEUE_ID_MAX])
     return 0;
 }
 
+/* ---- the console's case index and day counters ----------------------------- */
+
+void queue_local_day(long long ms, char day[16])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || strftime(day, 16, "%Y-%m-%d", &tm) == 0)
+        snprintf(day, 16, "0000-00-00");
+}
+
+/* A case number as indexed: without leading and trailing blanks; 0 when
+ * there is none or it is longer than QUEUE_CASE_MAX (not indexed). */
+static size_t case_trim(const char *in, char out[QUEUE_CASE_MAX + 1])
+{
+    out[0] = '\0';
+    if (!in)
+        return 0;
+    while (*in == ' ' || *in == '\t' || *in == '\r' || *in == '\n')
+        in++;
+    size_t n = strlen(in);
+    while (n && (in[n - 1] == ' ' || in[n - 1] == '\t' || in[n - 1] == '\r' || in[n - 1] == '\n'))
+        n--;
+    if (n == 0 || n > QUEUE_CASE_MAX)
+        return 0;
+    memcpy(out, in, n);
+    out[n] = '\0';
+    return n;
+}
+
+static void day_key_push(cmd *c, const queue *q, long long now_ms)
+{
+    char day[16];
+    queue_local_day(now_ms > 0 ? now_ms : wall_ms(), day);
+    key_push(c, q, K_DAY, day);
+}
+
 /* ---- enqueue -------------------------------------------------------------- */
 
 static int enq_build(queue *q, const queue_new_msg *m, const char *id, cmd *c)
@@ -734,11 +773,15 @@ static int enq_build(queue *q, const queue_new_msg *m, const char *id, cmd *c)
     long long send_at = m->send_at_ms > now ? m->send_at_ms : now;
     char when[40];
     fmt_utc(send_at, when, sizeof when);
-    cmd_script(c, q, QSCRIPT_ENQUEUE, 4);
+    char case_no[QUEUE_CASE_MAX + 1];
+    case_trim(m->case_no, case_no);
+    cmd_script(c, q, QSCRIPT_ENQUEUE, 6);
     key_push(c, q, K_MSG, id);
     key_push(c, q, K_IDEM, m->idem_key);
     key_push(c, q, lane_key(m->lane), NULL);
     key_push(c, q, K_SCHED, NULL);
+    key_push(c, q, K_CASE, case_no);      /* "{p}:case:" is never written */
+    day_key_push(c, q, now);
     cmd_str(c, id);
     cmd_str(c, m->family);
     cmd_str(c, m->template_name);
@@ -755,6 +798,9 @@ static int enq_build(queue *q, const queue_new_msg *m, const char *id, cmd *c)
     cmd_ll(c, q->retention_ms);
     cmd_ll(c, q->idem_window_ms);
     cmd_fmt(c, "%s", when);
+    cmd_str(c, case_no);
+    cmd_ll(c, now - q->retention_ms);
+    cmd_ll(c, DAY_TTL_MS);
     return 0;
 }
 
@@ -899,6 +945,89 @@ queue *q, const char *idem_key, char id[QUEUE_ID_MAX])
     }
     freeReplyObject(r);
     return rc;
+}
+
+int queue_find_by_case(queue *q, const char *case_no, int max, json_t **out)
+{
+    clearerr_q(q);
+    *out = NULL;
+    char cn[QUEUE_CASE_MAX + 1];
+    if (case_trim(case_no, cn) == 0) {
+        *out = json_array();
+        return 0;
+    }
+    if (max <= 0)
+        max = 1;
+    cmd c;
+    cmd_init(&c);
+    cmd_str(&c, "ZREVRANGE");
+    key_push(&c, q, K_CASE, cn);
+    cmd_str(&c, "0");
+    cmd_ll(&c, max - 1);
+    redisReply *r = run(q, &c, "ZREVRANGE case");
+    cmd_free(&c);
+    int rc = check(q, r, "looking up a case number");
+    if (rc)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return proto_error(q, "ZREVRANGE case");
+    }
+    static const char *const fields[] = { "id", "template", "family", "status", "to",
+                                          "created", "updated" };
+    enum { NF = sizeof fields / sizeof fields[0] };
+    size_t n = r->elements;
+    cmd *cs = calloc(n ? n : 1, sizeof *cs);
+    redisReply **rr = calloc(n ? n : 1, sizeof *rr);
+    json_t *a = json_array();
+    if (!cs || !rr || !a) {
+        free(cs);
+        free(rr);
+        json_decref(a);
+        freeReplyObject(r);
+        seterr(q, "find_by_case: out of memory");
+        return QUEUE_ERR_PROTO;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = rstr(r->element[i]);
+        if (!id || !valid_id(id, r->element[i]->len))
+            continue;
+        cmd_init(&cs[k]);
+        cmd_str(&cs[k], "HMGET");
+        key_push(&cs[k], q, K_MSG, id);
+        for (int f = 0; f < NF; f++)
+            cmd_str(&cs[k], fields[f]);
+        k++;
+    }
+    rc = k ? pipeline(q, cs, NULL, k, rr, "case records") : 0;
+    for (size_t i = 0; i < k; i++) {
+        cmd_free(&cs[i]);
+        const redisReply *h = rr[i];
+        if (rc || !is_arr(h, NF) || !rstr(h->element[0]))
+            continue;                 /* past its retention: the index lags */
+        json_t *o = json_object();
+        for (int f = 0; f < NF; f++) {
+            const char *v = rstr(h->element[f]);
+            if (!strcmp(fields[f], "created") || !strcmp(fields[f], "updated"))
+                json_object_set_new(o, fields[f], json_integer(v ? strtoll(v, NULL, 10) : 0));
+            else
+                json_object_set_new(o, fields[f], json_string(v ? v : ""));
+        }
+        json_array_append_new(a, o);
+    }
+    for (size_t i = 0; i < k; i++)
+        if (rr[i])
+            freeReplyObject(rr[i]);
+    free(cs);
+    free(rr);
+    freeReplyObject(r);
+    if (rc) {
+        json_decref(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
 }
 
 /* ---- workers ------------------------------------------------------------ */
@@ -1161,13 +1290,14 @@ int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
     fmt_utc(o->retry_at_ms, when, sizeof when);
     cmd c;
     int note = o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
-    cmd_script(&c, q, QSCRIPT_FINISH, note ? 7 : 6);
+    cmd_script(&c, q, QSCRIPT_FINISH, note ? 8 : 7);
     key_push(&c, q, K_MSG, msg_id);
     key_push(&c, q, lane_key(e->lane), NULL);
     key_push(&c, q, K_SCHED, NULL);
     key_push(&c, q, K_DEAD, NULL);
     key_push(&c, q, K_STATS, NULL);
     key_push(&c, q, K_UNCERTAIN, NULL);
+    day_key_push(&c, q, o->now_ms);
     if (note)
         key_push(&c, q, K_SENTNOTE, o->note_to);
     cmd_str(&c, e->entry_id);
@@ -1179,6 +1309,7 @@ int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
     cmd_ll(&c, o->now_ms);
     cmd_str(&c, msg_id);
     cmd_str(&c, when);
+    cmd_ll(&c, DAY_TTL_MS);
     if (note)
         cmd_ll(&c, o->note_keep_ms);
     redisReply *r = run_script(q, &c, QSCRIPT_FINISH);
@@ -1681,7 +1812,7 @@ int queue_stats(queue *q, long long now_ms, json_t **out)
 {
     clearerr_q(q);
     *out = NULL;
-    enum { PER_LANE = 3, NCMD = PER_LANE * LANE_COUNT + 4 };
+    enum { PER_LANE = 3, NCMD = PER_LANE * LANE_COUNT + 5 };
     cmd cs[NCMD];
     redisReply *r[NCMD];
     for (int l = 0; l < LANE_COUNT; l++) {
@@ -1698,6 +1829,9 @@ int queue_stats(queue *q, long long now_ms, json_t **out)
     cmd_init(&c[1]); cmd_str(&c[1], "XLEN"); key_push(&c[1], q, K_DEAD, NULL);
     cmd_init(&c[2]); cmd_str(&c[2], "ZCARD"); key_push(&c[2], q, K_UNCERTAIN, NULL);
     cmd_init(&c[3]); cmd_str(&c[3], "HGETALL"); key_push(&c[3], q, K_STATS, NULL);
+    char day[16];
+    queue_local_day(now_ms, day);
+    cmd_init(&c[4]); cmd_str(&c[4], "HGETALL"); key_push(&c[4], q, K_DAY, day);
     int rc = pipeline(q, cs, NULL, NCMD, r, "stats");
     for (int i = 0; i < NCMD; i++) {
         cmd_free(&cs[i]);
@@ -1736,6 +1870,12 @@ int queue_stats(queue *q, long long now_ms, json_t **out)
             json_object_set_new(ctr, tr[3]->element[i]->str,
                                 json_integer(rint_(tr[3]->element[i + 1])));
     json_object_set_new(o, "counters", ctr);
+    json_t *dctr = json_object();
+    for (size_t i = 0; tr[4] && tr[4]->type == REDIS_REPLY_ARRAY && i + 1 < tr[4]->elements; i += 2)
+        if (rstr(tr[4]->element[i]))
+            json_object_set_new(dctr, tr[4]->element[i]->str,
+                                json_integer(rint_(tr[4]->element[i + 1])));
+    json_object_set_new(o, "today", json_pack("{s:s, s:o}", "day", day, "counters", dctr));
 out:
     for (int i = 0; i < NCMD; i++)
         if (r[i])
@@ -2011,16 +2151,18 @@ int queue_dlr_report(queue *q, const char *route, const char *to, int ref, int d
     int part = 0;
     if (rstr(r) && sscanf(r->str, "%39s %d", id, &part) == 2 && valid_id(id, strlen(id))) {
         freeReplyObject(r);
-        cmd_script(&c, q, QSCRIPT_DLR_REPORT, 3);
+        cmd_script(&c, q, QSCRIPT_DLR_REPORT, 4);
         key_push(&c, q, K_MSG, id);
         key_push(&c, q, K_STATS, NULL);
         key_push(&c, q, K_UNCERTAIN, NULL);
+        day_key_push(&c, q, now_ms);
         cmd_ll(&c, part);
         cmd_str(&c, delivered > 0 ? "D" : delivered == 0 ? "F" : "P");
         cmd_str(&c, detail ? detail : "");
         cmd_ll(&c, now_ms);
         cmd_str(&c, route);
         cmd_str(&c, id);
+        cmd_ll(&c, DAY_TTL_MS);
         r = run_script(q, &c, QSCRIPT_DLR_REPORT);
         cmd_free(&c);
         rc = check(q, r, "dlr_report");

@@ -20,6 +20,8 @@
  *   {p}:modems          hash    device id (IMEI) -> JSON health, as last published
  *   {p}:inparts:<hash>  hash    the parts of one multipart inbound SMS so far
  *   {p}:inparts:due     zset    those, by when to store them incomplete
+ *   {p}:case:<case_no>  zset    message ids of one case number, score = created ms
+ *   {p}:day:<YYYY-MM-DD> hash   the local day's counters "<family>:<event>"
  * Streams are read by the consumer group "herald". Every state change of a
  * message is one Lua script, so a record, its stream entry and its
  * idempotency key change together or not at all.
@@ -94,6 +96,8 @@ typedef struct queue_new_msg {
     const char *idem_key;     /* never NULL: the caller's, or one derived by the caller */
     long long send_at_ms;     /* 0 = now; in the future = scheduled */
     long long now_ms;
+    const char *case_no;      /* the case number (template variable case_no),
+                                 indexed in {p}:case:<case_no>; NULL or "" for none */
 } queue_new_msg;
 
 typedef struct queue_enq_result {
@@ -109,6 +113,18 @@ int queue_enqueue(queue *q, const queue_new_msg *msgs, size_t n, queue_enq_resul
 
 /* Looks up the id of an idempotency key. 0, QUEUE_ERR_NOTFOUND or error. */
 int queue_find_by_key(queue *q, const char *idem_key, char id[QUEUE_ID_MAX]);
+
+#define QUEUE_CASE_MAX 200    /* bytes of a case number that is indexed */
+
+/* The messages enqueued with this case number (exact, after trimming
+ * spaces) and still within their retention, newest first, at most max:
+ * [{"id","template","family","status","to","created","updated"}] (to as
+ * stored: the caller masks it). An unknown case number gives []. */
+int queue_find_by_case(queue *q, const char *case_no, int max, json_t **out);
+
+/* The local day of `ms` as "YYYY-MM-DD", in the process's time zone (the
+ * gateway sets TZ to pacing.timezone at start): the day of {p}:day:<day>. */
+void queue_local_day(long long ms, char day[16]);
 
 /* ---- workers -------------------------------------------------------- */
 
@@ -252,7 +268,11 @@ int queue_dead_list(queue *q, int max, json_t **out);
 int queue_dead_retry(queue *q, const char *id, long long now_ms);
 
 /* {"lanes":{"urgent":{"depth","pending","oldest_age_ms"},"bulk":{...}},
- *  "scheduled":n,"dead":n,"uncertain":n,"counters":{...}} */
+ *  "scheduled":n,"dead":n,"uncertain":n,"counters":{...},
+ *  "today":{"day":"YYYY-MM-DD","counters":{"<family>:<event>":n}}}
+ * "counters" are since the data began; "today" counts the local day of
+ * now_ms (queue_local_day): events queued, sent, retry, wait, uncertain,
+ * dead, delivered, failed. */
 int queue_stats(queue *q, long long now_ms, json_t **out);
 
 /* Adds an inbound SMS to {p}:inbound. */

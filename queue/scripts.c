@@ -33,10 +33,11 @@
 "local terminal = {sent=true, delivered=true, failed=true, dead=true, uncertain=true}\n"
 
 /* ENQUEUE
- * KEYS: 1 record, 2 idem, 3 lane, 4 sched
+ * KEYS: 1 record, 2 idem, 3 lane, 4 sched, 5 case index, 6 day counters
  * ARGV: 1 id, 2 family, 3 template, 4 to, 5 text, 6 encoding, 7 parts,
  *       8 lane name, 9 vars, 10 provider code, 11 idem key, 12 now,
- *       13 send_at, 14 retention ms, 15 idem window ms, 16 send_at as text
+ *       13 send_at, 14 retention ms, 15 idem window ms, 16 send_at as text,
+ *       17 case number ('' = none), 18 now - retention, 19 day counters ttl ms
  * Returns {0, id} or {1, first id} for a duplicate. */
 static const char lua_enqueue[] = LUA_PRELUDE
 "local prev = redis.call('GET', KEYS[2])\n"
@@ -60,6 +61,15 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "  redis.call('HSET', KEYS[1], 'entry', e)\n"
 "  tl(KEYS[1], ARGV[12], 'queued', 'lane ' .. ARGV[8])\n"
 "end\n"
+"-- console: the case number's index (ids past retention leave it) and\n"
+"-- the local day's count of messages queued per family\n"
+"if ARGV[17] ~= '' then\n"
+"  redis.call('ZADD', KEYS[5], ARGV[12], ARGV[1])\n"
+"  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. ARGV[18])\n"
+"  redis.call('PEXPIRE', KEYS[5], ARGV[14])\n"
+"end\n"
+"redis.call('HINCRBY', KEYS[6], ARGV[2] .. ':queued', 1)\n"
+"redis.call('PEXPIRE', KEYS[6], ARGV[19])\n"
 "return {0, ARGV[1]}\n";
 
 /* BEGIN (begin_send)
@@ -108,12 +118,12 @@ static const char lua_begin[] = LUA_PRELUDE
 "return {0, r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], n, oo}\n";
 
 /* FINISH
- * KEYS: 1 record, 2 lane, 3 sched, 4 dead, 5 stats, 6 uncertain,
- *       [7 the recipient's sent note (zset "family|id" by time)]
+ * KEYS: 1 record, 2 lane, 3 sched, 4 dead, 5 stats, 6 uncertain, 7 day counters,
+ *       [8 the recipient's sent note (zset "family|id" by time)]
  * ARGV: 1 entry id, 2 kind (sent|retry|dead|uncertain|wait), 3 route, 4 refs, 5 detail,
- *       6 retry_at, 7 now, 8 msg id, 9 retry_at as text, [10 how long the
- *       sent note keeps an entry, ms]
- * With key 7, a `sent` outcome also notes what went to whom (the replies
+ *       6 retry_at, 7 now, 8 msg id, 9 retry_at as text, 10 day counters ttl ms,
+ *       [11 how long the sent note keeps an entry, ms]
+ * With key 8, a `sent` outcome also notes what went to whom (the replies
  * link a later answer to it) in the same call.
  * Returns {0}, {-3, why} (no record) or {-4, why} (not ours to finish).
  * allow-oom: the outcome of a message that left already must be recorded
@@ -135,10 +145,10 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
 "  redis.call('HSET', KEYS[1], 'status', 'sent', 'refs', ARGV[4], 'error', '')\n"
 "  tl(KEYS[1], ARGV[7], 'sent', 'via ' .. route .. ': ' .. ARGV[4])\n"
 "  redis.call('HINCRBY', KEYS[5], 'sent:' .. ctr, 1)\n"
-"  if KEYS[7] then\n"
-"    redis.call('ZADD', KEYS[7], ARGV[7], fam .. '|' .. ARGV[8])\n"
-"    redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (tonumber(ARGV[7]) - tonumber(ARGV[10])))\n"
-"    redis.call('PEXPIRE', KEYS[7], ARGV[10])\n"
+"  if KEYS[8] then\n"
+"    redis.call('ZADD', KEYS[8], ARGV[7], fam .. '|' .. ARGV[8])\n"
+"    redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', '(' .. (tonumber(ARGV[7]) - tonumber(ARGV[11])))\n"
+"    redis.call('PEXPIRE', KEYS[8], ARGV[11])\n"
 "  end\n"
 "elseif ARGV[2] == 'retry' then\n"
 "  redis.call('HSET', KEYS[1], 'status', 'queued', 'error', ARGV[5])\n"
@@ -163,6 +173,10 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
 "  tl(KEYS[1], ARGV[7], 'dead', ARGV[5])\n"
 "  redis.call('HINCRBY', KEYS[5], 'dead:' .. ctr, 1)\n"
 "end\n"
+"-- console: the local day's counters per family\n"
+"local ev = ({sent='sent', retry='retry', wait='wait', uncertain='uncertain'})[ARGV[2]] or 'dead'\n"
+"redis.call('HINCRBY', KEYS[7], fam .. ':' .. ev, 1)\n"
+"redis.call('PEXPIRE', KEYS[7], ARGV[10])\n"
 "return {0}\n";
 
 /* RELEASE (an entry read but not begun goes to the end of its lane)
@@ -390,8 +404,9 @@ static const char lua_dlr_index[] =
 "return {0}\n";
 
 /* DLR_REPORT (a status report matched to one part of a message)
- * KEYS: 1 record, 2 stats, 3 uncertain
- * ARGV: 1 part (1-based), 2 outcome D|F|P, 3 detail, 4 now, 5 route, 6 msg id
+ * KEYS: 1 record, 2 stats, 3 uncertain, 4 day counters
+ * ARGV: 1 part (1-based), 2 outcome D|F|P, 3 detail, 4 now, 5 route, 6 msg id,
+ *       7 day counters ttl ms
  * The record's field `dlr` holds one character per part: '.' no report
  * yet, 'P' pending, 'D' delivered, 'F' failed. All parts D -> `delivered`;
  * any F -> `failed`. A report for a part already final changes nothing.
@@ -422,6 +437,8 @@ static const char lua_dlr_report[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
 "    if st == 'uncertain' then redis.call('ZREM', KEYS[3], ARGV[6]) end\n"
 "    tl(KEYS[1], ARGV[4], new, 'status report' .. (n > 1 and 's for all parts' or ''))\n"
 "    redis.call('HINCRBY', KEYS[2], new .. ':' .. ctr, 1)\n"
+"    redis.call('HINCRBY', KEYS[4], (r[3] or '') .. ':' .. new, 1)\n"
+"    redis.call('PEXPIRE', KEYS[4], ARGV[7])\n"
 "    st = new\n"
 "  end\n"
 "end\n"

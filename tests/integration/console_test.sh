@@ -6,15 +6,19 @@
 #     (gateway/console_files.c is what scripts/embed-console.sh makes);
 #   - served without a token, with a Content-Security-Policy that allows
 #     nothing from outside; the JSON routes need read (admin to requeue);
-#   - signed in with a read+admin token: the per-family figures equal the
-#     queue's counters, the lanes and routes appear; a message's timeline
-#     found by id and by idempotency key; a dead letter requeued from the
+#   - signed in with a read+admin token: the per-family figures are the
+#     local day's counters ({p}:day:<day> in Asia/Shanghai, the configured
+#     zone) and match what was sent today, the lanes and routes appear; a
+#     message's timeline found by id, by idempotency key and by case number
+#     (the case's list, then one message's story); a dead letter requeued from the
 #     page, then two at once by ticking them (their timelines then say
 #     "retried by operator"); the survey panel
 #     shows the report's figures, or "not available" while the endpoint
 #     does not exist; a phone-sized screenshot;
 #   - no uncaught exception, console error or CSP violation on the page;
-#   - a token without the read scope sees nothing but the sign-in.
+#   - a token without the read scope sees nothing but the sign-in;
+#   - GET /v1/messages?case_no= and `herald case` list a case's messages,
+#     newest first, numbers masked.
 # Screenshots: $TEST_TMP/*.png.
 set -u
 . "$(dirname "$0")/../lib.sh"
@@ -100,6 +104,50 @@ wait_until 20 sh -c "curl -s -H 'Authorization: Bearer $READ' $U/v1/messages/$ID
 req $READ GET /v1/console/summary >/dev/null
 SENT_RN=$(jget .stats.counters.sent:rights_notice:good < "$B")
 expect_eq "$SENT_RN" 2 "the queue counted two rights notices sent"
+# today's counters: the key of the local day in the configured zone
+DAY=$(TZ=Asia/Shanghai date +%F)
+expect_eq "$(jget .stats.today.day < "$B")" "$DAY" "summary: today is the Shanghai day"
+expect_eq "$(jget .timezone < "$B")" Asia/Shanghai "summary: the time zone"
+TODAY_SENT=$(redis_cli HGET "{t}:day:$DAY" rights_notice:sent)
+expect_eq "$TODAY_SENT" 2 "{t}:day:$DAY counts the two notices sent today"
+expect_eq "$(jget .stats.today.counters.rights_notice:sent < "$B")" "$TODAY_SENT" "summary: today's sent"
+expect_eq "$(redis_cli HGET "{t}:day:$DAY" rights_notice:queued)" 2 "today: two notices queued"
+expect_eq "$(redis_cli HGET "{t}:day:$DAY" case_stage:dead)" 2 "today: two case-stage dead letters"
+DAY_TTL=$(redis_cli PTTL "{t}:day:$DAY")
+[ "$DAY_TTL" -gt $((39 * 86400000)) ] || fail "the day's counters expire in 40 days, PTTL $DAY_TTL"
+# an older day's counters are not today's
+redis_cli HSET "{t}:day:2020-01-01" rights_notice:sent 99 >/dev/null
+
+# ---- the case number index
+# jsq EXPR < JSON: the value of a JavaScript expression over the document d
+# (strings raw); node is here for the browser anyway, a fresh machine has no jq
+jsq() {
+    node -e 'let s = ""; process.stdin.on("data", (c) => s += c).on("end", () => {
+        const d = JSON.parse(s), v = eval(process.argv[1]);
+        console.log(typeof v === "string" ? v : JSON.stringify(v)); })' "$1"
+}
+CASE88='某检刑诉〔2026〕88号'
+CASE88_Q=$(node -e 'console.log(encodeURIComponent(process.argv[1]))' "$CASE88")
+expect_eq "$(req $READ GET "/v1/messages?case_no=$CASE88_Q")" 200 "case lookup"
+expect_eq "$(jsq 'd.messages.map((m) => m.id).join()' < "$B")" "$ID3,$ID2,$ID1" "case 88: its three messages, newest first"
+expect_eq "$(jsq d.count < "$B")" 3 "case 88: count"
+expect_eq "$(jsq 'd.messages[0].to' < "$B")" "$(jsq 'd.messages[2].to' < "$B")" "case 88: one number"
+case "$(jsq 'd.messages[0].to' < "$B")" in *8000) ;; *) fail "case list: number: $(cat "$B")";; esac
+jsq 'd.messages.map((m) => m.to).join("\n")' < "$B" | grep -q 13800138000 && fail "case list: the number is not masked: $(cat "$B")"
+expect_eq "$(jsq '[d.messages[0].family, d.messages[0].template, d.messages[0].status].join(" ")' < "$B")" "case_stage case_stage_update dead" "case 88: newest"
+expect_eq "$(req $READ GET "/v1/messages?case_no=$CASE88_Q&max=1")" 200 "case lookup, max 1"
+expect_eq "$(jsq 'd.messages.map((m) => m.id).join()' < "$B")" "$ID3" "case 88, max 1: the newest"
+expect_eq "$(req $READ GET "/v1/messages?case_no=nosuchcase")" 200 "unknown case number"
+expect_eq "$(jsq d.messages < "$B")" '[]' "unknown case number: no messages"
+expect_eq "$(req $READ GET "/v1/messages?case_no=$CASE88_Q&max=0")" 400 "case lookup, max 0"
+expect_eq "$(jsq d.error.field < "$B")" max "max 0: the field"
+expect_eq "$(req $READ GET "/v1/messages?case_no=$CASE88_Q&key=case-88-victim")" 400 "key and case_no"
+expect_eq "$(req $SEND GET "/v1/messages?case_no=$CASE88_Q")" 403 "case lookup needs read"
+CL=$("$HERALD" -c "$C" case "$CASE88" --json) || fail "herald case failed"
+expect_eq "$(printf %s "$CL" | jsq 'd.map((m) => m.id).join()')" "$ID3,$ID2,$ID1" "herald case --json"
+"$HERALD" -c "$C" case "$CASE88" | grep -q "$ID1.*rights_notice_suspect.*sent.*138\*\*\*\*8000" \
+    || fail "herald case: the table: $("$HERALD" -c "$C" case "$CASE88")"
+"$HERALD" -c "$C" case 2>/dev/null; expect_eq $? 2 "herald case without a case number"
 PERIOD=$(date +%Y-%m)
 SURVEY=$(req $READ GET "/v1/surveys/$PERIOD/report")
 [ "$SURVEY" = 200 ] && SURVEY_SENT=$(jget .total.sent < "$B")
@@ -129,6 +177,20 @@ $DRIVE "$TEST_TMP/chrome" \
     "do:document.getElementById('story-q').value='case-88-victim'; document.getElementById('story-form').requestSubmit()" \
     "wait:document.getElementById('story-record') && document.getElementById('story-record').textContent.includes('$ID2')" \
     "shot:$TEST_TMP/story.png" \
+    "do:document.getElementById('story-q').value='$CASE88'; document.getElementById('story-form').requestSubmit()" \
+    "wait:document.querySelectorAll('#case-table tr[data-id]').length === 3" \
+    "eval:[...document.querySelectorAll('#case-table tr[data-id]')].map(r => r.dataset.id).join(',')" \
+    "eval:document.getElementById('case-title').textContent" \
+    "do:document.querySelector('#case-table tr[data-id=\"$ID1\"] a').click()" \
+    "wait:document.getElementById('story-record') && document.getElementById('story-record').textContent.includes('$ID1')" \
+    "eval:document.getElementById('story-timeline').textContent" \
+    "shot:$TEST_TMP/case.png" \
+    "do:document.getElementById('story-q').value='某检刑诉〔2026〕89号'; document.getElementById('story-form').requestSubmit()" \
+    "wait:document.getElementById('story-record') && document.getElementById('story-record').textContent.includes('$ID4')" \
+    "eval:document.querySelectorAll('#case-table tr[data-id]').length" \
+    "do:document.getElementById('story-q').value='某检刑诉〔2026〕90号'; document.getElementById('story-form').requestSubmit()" \
+    "wait:document.getElementById('story-body').textContent.includes('没有找到')" \
+    "eval:document.getElementById('today-day').textContent" \
     "do:document.querySelector('#dead-table tr[data-id=\"$ID3\"] button.requeue').click()" \
     "wait:document.getElementById('status').textContent.includes('已重新入队 1 条')" \
     "shot:$TEST_TMP/requeued.png" \
@@ -142,7 +204,7 @@ $DRIVE "$TEST_TMP/chrome" \
     > "$D" 2> "$TEST_TMP/drive.err" || fail "the signed-in page: $(cat "$TEST_TMP/drive.err")"
 cat "$D"
 L() { sed -n "${1}p" "$D"; }
-expect_eq "$(L 1)" '"2"' "page: rights notices sent"
+expect_eq "$(L 1)" "\"$TODAY_SENT\"" "page: rights notices sent today ({t}:day:$DAY)"
 expect_eq "$(L 2)" '"2"' "page: case-stage dead letters"
 expect_eq "$(L 3)" true "page: the families chart has bars"
 expect_eq "$(L 4)" '"good=正常,refusing=正常"' "page: routes and their state"
@@ -155,7 +217,12 @@ else
 fi
 case "$(L 8)" in *排队*已发送*"via good"*) ;; *) fail "page: timeline: $(L 8)";; esac
 case "$(L 9)" in *"$ID1"*"某检刑诉〔2026〕88号"*case-88-suspect*) ;; *) fail "page: record: $(L 9)";; esac
-expect_eq "$(L 10)" true "page: fits a phone's width"
+expect_eq "$(L 10)" "\"$ID3,$ID2,$ID1\"" "page: the case's messages, newest first"
+case "$(L 11)" in *"$CASE88"*3*) ;; *) fail "page: case title: $(L 11)";; esac
+case "$(L 12)" in *排队*已发送*"via good"*) ;; *) fail "page: the case message's timeline: $(L 12)";; esac
+expect_eq "$(L 13)" 1 "page: case 89 has one message, its story shown"
+expect_eq "$(L 14)" "\"$DAY，Asia/Shanghai\"" "page: today's day and zone"
+expect_eq "$(L 15)" true "page: fits a phone's width"
 # the requeue went through the queue: the timeline says so
 req $READ GET "/v1/messages/$ID3" >/dev/null
 grep -q 'retried by operator' "$B" || fail "requeue not in the timeline: $(cat "$B")"
@@ -163,7 +230,7 @@ expect_eq "$(grep -o 'retried by operator' "$B" | wc -l)" 2 "$ID3 requeued twice
 req $READ GET "/v1/messages/$ID4" >/dev/null
 grep -q 'retried by operator' "$B" || fail "$ID4 not requeued with the selection: $(cat "$B")"
 grep -q "dead letter $ID3 requeued" "$TEST_TMP/con1.log" || fail "requeue not logged"
-for p in signin today story requeued phone; do
+for p in signin today story case requeued phone; do
     expect_eq "$(head -c 8 "$TEST_TMP/$p.png" | od -An -tx1 | tr -d ' ')" 89504e470d0a1a0a "$p.png is a PNG"
     [ "$(wc -c < "$TEST_TMP/$p.png")" -gt 10000 ] || fail "$p.png suspiciously small"
 done

@@ -662,6 +662,116 @@ static void test_stats(queue *q)
     }
 }
 
+/* An integer field of the local day's counters (0 when absent). */
+static long long day_ctr(long long at, const char *field_name)
+{
+    char day[16];
+    queue_local_day(at, day);
+    redisReply *r = R("HGET " K("day:%s") " %s", day, field_name);
+    long long v = r && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+/* The case number index and the day's counters (the console's lookup and
+ * Today panel). */
+static void test_case_and_day(queue *q)
+{
+    long long now = now_ms();
+    const char *cn = "某检刑诉〔2026〕88号";
+    char id[5][QUEUE_ID_MAX];
+    queue_new_msg m[5];
+    const char *cases[5] = { " 某检刑诉〔2026〕88号 ", "某检刑诉〔2026〕88号", "某检刑诉〔2026〕89号", NULL,
+                             "某检刑诉〔2026〕88号" };
+    const char *keys[5] = { "case-1", "case-2", "case-3", "case-4", "case-1" };
+    for (int i = 0; i < 5; i++) {
+        m[i] = msg(keys[i], LANE_URGENT, now - 3000 + i * 1000);
+        m[i].family = "case_stage";
+        m[i].case_no = cases[i];
+    }
+    queue_enq_result res[5];
+    CHECK_INT(queue_enqueue(q, m, 5, res), 0);
+    for (int i = 0; i < 5; i++)
+        snprintf(id[i], QUEUE_ID_MAX, "%s", res[i].id);
+    CHECK_INT(res[4].duplicate, 1);          /* not indexed again */
+
+    json_t *a = NULL;
+    CHECK_INT(queue_find_by_case(q, cn, 10, &a), 0);
+    CHECK_INT(json_array_size(a), 2);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(a, 0), "id")), id[1]);  /* newest first */
+    CHECK_STR(json_string_value(json_object_get(json_array_get(a, 1), "id")), id[0]);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(a, 0), "family")), "case_stage");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(a, 0), "status")), "queued");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(a, 0), "template")), "t1");
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(a, 1), "created")), now - 3000);
+    json_decref(a);
+    CHECK_INT(queue_find_by_case(q, "  某检刑诉〔2026〕88号\t", 1, &a), 0);   /* trimmed; max */
+    CHECK_INT(json_array_size(a), 1);
+    json_decref(a);
+    CHECK_INT(queue_find_by_case(q, "某检刑诉〔2026〕89号", 10, &a), 0);
+    CHECK_INT(json_array_size(a), 1);
+    json_decref(a);
+    CHECK_INT(queue_find_by_case(q, "某检刑诉〔2026〕90号", 10, &a), 0);
+    CHECK(json_is_array(a) && json_array_size(a) == 0);
+    json_decref(a);
+    CHECK_INT(queue_find_by_case(q, "", 10, &a), 0);
+    CHECK(json_is_array(a) && json_array_size(a) == 0);
+    json_decref(a);
+    redisReply *r = R("PTTL " K("case:%s"), cn);
+    CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer > 3500 * 1000);   /* the retention */
+    freeReplyObject(r);
+    CHECK_INT(RI("EXISTS " K("case:")), 0);
+
+    /* an id past its retention leaves the index at the next enqueue; one
+     * whose record is gone is not listed */
+    Rdo("ZADD " K("case:%s") " %lld old0000000000000000000", cn, now - 3600 * 1000 - 5000);
+    Rdo("ZADD " K("case:%s") " %lld gone000000000000000000", cn, now - 10);
+    char id5[QUEUE_ID_MAX];
+    queue_new_msg m5 = msg("case-5", LANE_URGENT, now);
+    m5.family = "case_stage";
+    m5.case_no = cn;
+    CHECK_INT(enqueue1(q, m5, id5), 0);
+    r = R("ZSCORE " K("case:%s") " old0000000000000000000", cn);
+    CHECK(r && r->type == REDIS_REPLY_NIL);
+    freeReplyObject(r);
+    CHECK_INT(queue_find_by_case(q, cn, 10, &a), 0);
+    CHECK_INT(json_array_size(a), 3);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(a, 0), "id")), id5);
+    json_decref(a);
+    Rdo("ZREM " K("case:%s") " gone000000000000000000", cn);
+
+    /* the day's counters: queued at enqueue, then each outcome */
+    CHECK_INT(day_ctr(now, "case_stage:queued"), 5);
+    queue_entry e[8];
+    int n = 0;
+    CHECK_INT(queue_read(q, "w-case", 8, 0, e, &n), 0);
+    CHECK_INT(n, 5);
+    for (int i = 0; i < n; i++) {
+        queue_job j;
+        CHECK_INT(queue_begin_send(q, &e[i], "w-case", now, 30000, &j), QUEUE_BEGIN_SEND);
+        queue_job_clear(&j);
+        queue_outcome out = { .kind = i == 1 ? QUEUE_OUT_DEAD : QUEUE_OUT_SENT, .route = "sink",
+                              .refs = "r", .detail = "refused", .now_ms = now };
+        CHECK_INT(queue_finish(q, &e[i], e[i].msg_id, &out), 0);
+    }
+    CHECK_INT(day_ctr(now, "case_stage:sent"), 4);
+    CHECK_INT(day_ctr(now, "case_stage:dead"), 1);
+    char day[16];
+    queue_local_day(now, day);
+    CHECK_INT(strlen(day), 10);
+    r = R("PTTL " K("day:%s"), day);
+    CHECK(r && r->type == REDIS_REPLY_INTEGER && r->integer > 39LL * 86400000);
+    freeReplyObject(r);
+    json_t *st = NULL;
+    CHECK_INT(queue_stats(q, now, &st), 0);
+    json_t *today = json_object_get(st, "today");
+    CHECK_STR(json_string_value(json_object_get(today, "day")), day);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(today, "counters"), "case_stage:sent")), 4);
+    json_decref(st);
+    /* another day's counters are another key */
+    CHECK_INT(day_ctr(now - 2 * 86400000LL, "case_stage:sent"), 0);
+}
+
 static void test_block(queue *q)
 {
     queue_entry e[2];
@@ -750,6 +860,7 @@ static void test_dlr(queue *q)
     redisReply *r = R("HGET " K("stats") " delivered:rights_notice:m1");
     CHECK(r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, "1"));
     freeReplyObject(r);
+    CHECK_INT(day_ctr(now, "rights_notice:delivered"), 1);
 
     /* same references on another message: the newer one owns them */
     sent3(q, "dlr-2", "9,10,11", id2);
@@ -760,6 +871,7 @@ static void test_dlr(queue *q)
     CHECK_INT(queue_dlr_report(q, "m1", "+8613800138000", 9, 1, "TP-ST 0x00", 1, now, &res), 0);
     CHECK_STR(res.id, id2);
     CHECK_STR(res.status, "failed");        /* failed stays failed */
+    CHECK_INT(day_ctr(now, "rights_notice:failed"), 1);
 
     /* another recipient, another route, or an unknown reference: unmatched */
     CHECK_INT(queue_dlr_report(q, "m1", "+8613800138999", 9, 1, "x", 0, now, &res), 0);
@@ -967,6 +1079,7 @@ int main(void)
     test_release(q);
     test_reclaim(q);
     test_stats(q);
+    test_case_and_day(q);
     test_block(q);
     test_lease_inbound(q);
     test_dlr(q);
