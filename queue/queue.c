@@ -179,7 +179,7 @@ typedef enum {
     K_MSG, K_IDEM, K_LANE_URGENT, K_LANE_BULK, K_SCHED, K_DEAD,
     K_UNCERTAIN, K_INBOUND, K_STATS, K_GW,
     K_PACE, K_CAP, K_ROUTEDAY, K_PACED, K_ROUTES,
-    K_REPORT, K_UNMATCHED, K_INSEEN, K_MODEMS, K_INPARTS, K_INDUE
+    K_REPORT, K_UNMATCHED, K_INSEEN, K_MODEMS, K_INPARTS, K_INDUE, K_BODIES
 } key_kind;
 
 /* "{prefix}:" + name + suffix. Kinds whose name ends in ':' take a suffix. */
@@ -205,6 +205,7 @@ static const char *const key_kinds[] = {
     [K_MODEMS]      = "modems",
     [K_INPARTS]     = "inparts:",
     [K_INDUE]       = "inparts:due",
+    [K_BODIES]      = "bodies",       /* also spelled in queue/retention.c */
 };
 
 static void key_push(cmd *c, const queue *q, key_kind k, const char *suffix)
@@ -731,11 +732,12 @@ static int enq_build(queue *q, const queue_new_msg *m, const char *id, cmd *c)
     long long send_at = m->send_at_ms > now ? m->send_at_ms : now;
     char when[40];
     fmt_utc(send_at, when, sizeof when);
-    cmd_script(c, q, QSCRIPT_ENQUEUE, 4);
+    cmd_script(c, q, QSCRIPT_ENQUEUE, 5);
     key_push(c, q, K_MSG, id);
     key_push(c, q, K_IDEM, m->idem_key);
     key_push(c, q, lane_key(m->lane), NULL);
     key_push(c, q, K_SCHED, NULL);
+    key_push(c, q, K_BODIES, NULL);
     cmd_str(c, id);
     cmd_str(c, m->family);
     cmd_str(c, m->template_name);

@@ -147,7 +147,9 @@ int queue_reply_record(queue *q, const queue_reply_rec *r, int *first);
 /* {field: reply, ...} of a period. Caller decrefs. */
 int queue_survey_replies_get(queue *q, const char *period, json_t **out);
 /* Replies outside surveys received in [from_ms, to_ms): an array of
- * {kind, from, text, at, route, msg, family, status}. Caller decrefs. */
+ * {kind, from, text, at, route, msg, family, status}, oldest first. Those
+ * past their retention (queue/retention.h) come with text "" and
+ * text_purged_at (ms). Caller decrefs. */
 int queue_replies_other(queue *q, long long from_ms, long long to_ms, json_t **out);
 
 #endif
