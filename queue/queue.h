@@ -20,6 +20,8 @@
  *   {p}:modems          hash    device id (IMEI) -> JSON health, as last published
  *   {p}:inparts:<hash>  hash    the parts of one multipart inbound SMS so far
  *   {p}:inparts:due     zset    those, by when to store them incomplete
+ *   {p}:bodies          zset    message id -> created ms: texts the retention
+ *                               purge will remove (queue/retention.h)
  * Streams are read by the consumer group "herald". Every state change of a
  * message is one Lua script, so a record, its stream entry and its
  * idempotency key change together or not at all.

@@ -14,6 +14,10 @@
  *   {p}:sent:<phone>         zset   "<family>|<msg id>", score = sent ms
  *   {p}:replies:other        stream replies to other messages, unsolicited
  *                                   texts, opt-outs outside a survey
+ *   {p}:replytexts           zset   "<period>|<field>" -> ms of its last reply,
+ *                                   for the retention purge (queue/retention.h)
+ *   {p}:replies:purged       zset   other replies past their retention, without
+ *                                   their text (written by queue/retention.c)
  * The reply consumer reads {p}:inbound with its own consumer group
  * "survey", so other readers of the inbound stream are not disturbed. */
 #ifndef HERALD_QUEUE_SURVEY_H
