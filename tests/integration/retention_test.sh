@@ -11,7 +11,9 @@
 #     more; a message still scheduled keeps its text;
 #   - what remains: status and timeline, the survey's report figures
 #     (identical), ratings, reply counts; the purged texts are marked;
-#   - a gateway's housekeeper purges by itself (clock 200 days on).
+#   - a gateway's housekeeper purges by itself (clock 200 days on);
+#   - a purged dead message cannot be retried; an inbound text no reader
+#     has acknowledged is kept.
 set -u
 . "$(dirname "$0")/../lib.sh"
 redis_start "$TEST_TMP/redis" || exit 1
@@ -181,7 +183,11 @@ $A retention purge --now +200d > "$TEST_TMP/p2.json" || fail "second purge"
 for k in message_texts survey_replies other_replies inbound; do
     expect_eq "$(jget .purged.$k < "$TEST_TMP/p2.json")" 0 "second purge: $k"
 done
-$A dead retry "$n1" 2>/dev/null; expect_eq $? 2 "a sent message is not retried"
+# a dead message whose text is gone cannot be sent again (made dead by hand here)
+R HSET "{t}:msg:$n2" status dead > /dev/null
+$A dead retry "$n2" 2>"$TEST_TMP/retry.err"; expect_eq $? 2 "retry of a purged message"
+grep -q 'its text was purged (retention)' "$TEST_TMP/retry.err" || fail "retry refusal: $(cat "$TEST_TMP/retry.err")"
+expect_eq "$(R HGET "{t}:msg:$n2" status)" dead "purged message not requeued"
 
 # ---- the housekeeper purges by itself (its clock 200 days on)
 gw_start a "$TEST_TMP/a.conf" || exit 1
@@ -198,5 +204,12 @@ gw_stop a || exit 1
 dump_all > "$TEST_TMP/after3.txt"
 for t in 上官飞燕 何时结案; do grep -q "$t" "$TEST_TMP/after3.txt" && fail "'$t' still in Redis after the housekeeper's purge"; done
 expect_eq "$($A status "$n3" | jget .status)" sent "third notice still sent"
+
+# ---- an inbound text no reader has taken yet stays, however old
+add +8613900000098 '尚未读取的短信' $AT
+$A retention purge --now +400d > "$TEST_TMP/p4.json" || fail "purge with an unread entry"
+expect_eq "$(jget .purged.inbound < "$TEST_TMP/p4.json")" 0 "unread inbound entry deleted"
+expect_eq "$(jget .inbound_unread < "$TEST_TMP/p4.json")" true "unread inbound entry not reported"
+R XRANGE '{t}:inbound' - + | grep -q 尚未读取的短信 || fail "unread inbound text lost"
 grep -q '欧阳明远\|司马青云\|上官飞燕' "$TEST_TMP/a.log" && fail "a message text in the log"
 echo "retention_test: ok"
