@@ -520,7 +520,8 @@ static void check_conflict(api_req *r, prepared *p)
     const char *v = json_string_value(json_object_get(rec, "vars"));
     const char *what = t && strcmp(t, p->m.msg.template_name) ? "template"
                      : to && strcmp(to, p->m.msg.to) ? "number"
-                     : v && strcmp(v, p->m.msg.vars_json) ? "variables" : NULL;
+                     : v && !json_object_get(rec, "body_purged_at")   /* retention: vars gone */
+                       && strcmp(v, p->m.msg.vars_json) ? "variables" : NULL;
     if (what) {
         char msg[400], field[80];
         snprintf(msg, sizeof msg, "key '%.200s' was used within the idempotency window for message %s, "

@@ -51,6 +51,7 @@ static const cfg_key gateway_keys[] = {
     { "templates_dir", CFG_STR, "templates/shipped", 0, 0, NULL, "folder of *.tpl template files" },
     { "allow_international", CFG_BOOL, "false", 0, 0, NULL, "accept E.164 numbers outside mainland China" },
     { "retention_days", CFG_INT, "180", 1, 3650, NULL, "lifetime of a message record" },
+    { "body_retention_days", CFG_INT, "90", 0, 3650, NULL, "a message's text and variables are purged from its record this many days after creation (at most retention_days; unset: 90 or retention_days if smaller; 0: kept until the record expires)" },
     { "idempotency_window_days", CFG_INT, "30", 1, 3650, NULL, "how long an idempotency key returns the first message" },
     { "shutdown_timeout_ms", CFG_INT, "15000", 100, 600000, NULL, "SIGTERM: longest wait for sends in flight" },
     { "watchdog_ms", CFG_INT, "180000", 0, 86400000, NULL, "a worker with no progress this long is logged and replaced; 0 off" },
@@ -437,6 +438,21 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
     c->allow_international = cfg_bool(gg, gateway_keys, "allow_international");
     c->queue.retention_ms = cfg_int(gg, gateway_keys, "retention_days") * 86400000LL;
     c->queue.idem_window_ms = cfg_int(gg, gateway_keys, "idempotency_window_days") * 86400000LL;
+    {
+        long long rd = cfg_int(gg, gateway_keys, "retention_days");
+        long long bd = cfg_int(gg, gateway_keys, "body_retention_days");
+        const config_setting_t *bs = gg ? config_setting_get_member(gg, "body_retention_days") : NULL;
+        if (bs && bd > rd) {
+            char what[160];
+            snprintf(what, sizeof what, "%lld is more than gateway.retention_days (%lld): the "
+                     "record, text and all, expires first", bd, rd);
+            bad(bs, "gateway.body_retention_days", err, errlen, "%s", what);
+            goto fail;
+        }
+        if (!bs && bd > rd)
+            bd = rd;      /* the default never exceeds a shorter record lifetime */
+        c->body_retention_ms = bd * 86400000LL;
+    }
     c->shutdown_timeout_ms = (int)cfg_int(gg, gateway_keys, "shutdown_timeout_ms");
     c->watchdog_ms = cfg_int(gg, gateway_keys, "watchdog_ms");
     c->visibility_timeout_ms = (int)cfg_int(gg, gateway_keys, "visibility_timeout_ms");
@@ -458,6 +474,7 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
     survey_settings ss;
     if (survey_settings_load(&c->cfg, &ss, err, errlen) < 0)
         goto fail;
+    c->reply_text_retention_ms = ss.reply_text_retention_ms;
     survey_settings_free(&ss);
     api_config ac;   /* checked now so `config check` and start-up refuse a bad api group */
     if (api_config_parse(c, &ac, err, errlen) < 0)

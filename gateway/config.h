@@ -56,6 +56,9 @@ typedef struct gw_config {
     long long watchdog_ms;
     int visibility_timeout_ms;
     int housekeeping_interval_ms;
+    long long body_retention_ms;       /* text and vars of a record purged after; 0 never */
+    long long reply_text_retention_ms; /* raw text of replies purged after; 0 never
+                                          (survey.reply_text_retention_days) */
 
     int max_attempts;
     int backoff_base_ms;

@@ -33,6 +33,7 @@
 #include "gateway/log.h"
 #include "gateway/pacing.h"
 #include "gateway/phone.h"
+#include "gateway/retention.h"
 #include "gateway/service.h"
 #include "gateway/survey.h"
 #include "queue/survey.h"
@@ -1044,6 +1045,8 @@ static void *housekeeper_main(void *arg)
     gw_config *cfg = d->cfg;
     queue *q = NULL;
     long long last_reclaim = 0, last_lease = 0, last_routes = 0, last_publish = 0;
+    long long last_purge = 0;
+    int purge_more = 0;
     long long lease_ttl = lease_ttl_ms(cfg);
     while (!atomic_load(&d->stop)) {
         if (!q && !(q = connect_retry(d, "housekeeper")))
@@ -1085,6 +1088,10 @@ static void *housekeeper_main(void *arg)
         if (rc >= 0 && now - last_publish >= PUBLISH_EVERY_MS) {
             publish_health(d, q);
             last_publish = now;
+        }
+        if (rc >= 0 && (purge_more || now - last_purge >= GW_RETENTION_EVERY_MS)) {
+            rc = gw_retention_housekeep(q, cfg, &purge_more);   /* gateway/retention.c */
+            last_purge = now;
         }
         if (rc < 0) {
             gw_log(LOG_WARN, "housekeeper", "redis: %s", queue_errstr(q));

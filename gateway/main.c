@@ -14,6 +14,8 @@
  *   herald bulletin   send an issue, its figures, a delivery report
  *   herald contacts, survey, report survey, optout   the monthly survey
  *                     (gateway/survey_cli.c)
+ *   herald retention  purge texts past their days, or show the totals
+ *                     (gateway/retention.c)
  *
  * Exit codes: 0 done, 2 bad input (reason on stderr), 1 any other failure.
  * The configuration comes from -c FILE, else $HERALD_CONFIG, else
@@ -30,6 +32,7 @@
 #include "gateway/daemon.h"
 #include "gateway/log.h"
 #include "gateway/pacing.h"
+#include "gateway/retention.h"
 #include "gateway/service.h"
 #include "gateway/survey.h"
 
@@ -62,6 +65,7 @@ static void usage(FILE *f)
         "  survey plan|run|status|replies --period YYYY-MM [--dry-run] [--json]\n"
         "  report survey --period YYYY-MM [--csv FILE] [--html FILE] [--json]\n"
         "  optout list|add NUMBER|remove NUMBER\n"
+        "  retention purge [--now TIME] | retention status   texts past their days (JSON)\n"
         "  version\n"
         "Exit codes: 0 done, 2 bad input, 1 other failure.\n");
 }
@@ -525,7 +529,7 @@ static int cmd_dead(gw_config *cfg, int argc, char **argv)
         if (rc == QUEUE_ERR_NOTFOUND)
             code = svc_die(EXIT_BAD_INPUT, "no message '%s'", argv[2]);
         else if (rc == QUEUE_ERR_STATE)
-            code = svc_die(EXIT_BAD_INPUT, "message '%s' is not dead", argv[2]);
+            code = svc_die(EXIT_BAD_INPUT, "message '%s': %s", argv[2], queue_errstr(q));
         else if (rc < 0)
             code = svc_die(EXIT_FAILURE_OTHER, "redis: %s", queue_errstr(q));
         else
@@ -740,6 +744,8 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "contacts") == 0 || strcmp(cmd, "survey") == 0 ||
              strcmp(cmd, "report") == 0 || strcmp(cmd, "optout") == 0)
         code = survey_cli(&cfg, sargc, sargv);
+    else if (strcmp(cmd, "retention") == 0)
+        code = gw_retention_cli(&cfg, sargc, sargv);
     else if (strcmp(cmd, "modems") == 0)
         code = cmd_modems(&cfg, sargc, sargv);
     else if (strcmp(cmd, "config") == 0 && sargc == 2 && strcmp(sargv[1], "check") == 0) {

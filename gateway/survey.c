@@ -49,6 +49,7 @@ const cfg_key survey_cfg_keys[] = {
     { "satisfied_max", CFG_INT, "2", 1, 9, NULL, "ratings 1..satisfied_max count as satisfied in the report" },
     { "optin_keyword", CFG_STR, "订阅", 0, 0, NULL, "a reply of only this word takes the number off the opt-out list" },
     { "ack_text", CFG_STR, "", 0, 0, NULL, "acknowledgement sent once per survey reply; empty: none" },
+    { "reply_text_retention_days", CFG_INT, "90", 0, 3650, NULL, "the raw text of replies (and suggestions) is purged this many days after the last reply; ratings and figures stay; 0: kept" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -110,6 +111,7 @@ int survey_settings_load(const config_t *cfg, survey_settings *s, char *err, siz
     s->per_case = strcmp(per, "case") == 0;
     s->skip_recent_days = (int)cfg_int(g, survey_cfg_keys, "skip_recent_days");
     s->reply_window_ms = cfg_int(g, survey_cfg_keys, "reply_window_days") * 86400000LL;
+    s->reply_text_retention_ms = cfg_int(g, survey_cfg_keys, "reply_text_retention_days") * 86400000LL;
     s->template_name = cfg_str(g, survey_cfg_keys, "template");
     reply_opts_default(&s->ropts);
     const config_setting_t *sc = g ? config_setting_get_member(g, "scale") : NULL;

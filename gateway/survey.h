@@ -66,6 +66,7 @@ typedef struct survey_settings {
     reply_opts ropts;
     int satisfied_max;           /* ratings 1..satisfied_max count as satisfied */
     const char *ack_text;        /* "" = no acknowledgement */
+    long long reply_text_retention_ms;   /* raw reply texts purged after; 0 never */
 } survey_settings;
 
 /* The keys of the `survey` group, for the config schema (gateway/config.c). */

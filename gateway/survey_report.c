@@ -104,6 +104,10 @@ static const char *jstr(const json_t *o, const char *k)
     return s ? s : "";
 }
 
+/* What the report shows for a text the retention purge removed
+ * (survey.reply_text_retention_days; gateway/retention.h). */
+#define PURGED_TEXT "（原文已过保留期限删除）"
+
 static json_t *entry_of(const char *phone, const json_t *item, const char *text, long long at,
                         const char *status, const char *kind)
 {
@@ -162,9 +166,14 @@ int survey_report_build(queue *q, const survey_settings *s, const char *period,
         const char *rs = jstr(reply, "status");
         const char *sug = jstr(reply, "suggestion");
         long long at = atoll(jstr(reply, "at"));
+        /* a purged text still counts as the suggestion or unparsed reply it was */
+        int purged = json_object_get(reply, "text_purged_at") != NULL;
+        int had = *sug || json_is_true(json_object_get(reply, "suggestion_purged"));
+        if (purged && !*sug)
+            sug = PURGED_TEXT;
         if (!strcmp(rs, "unparsed"))
             json_array_append_new(unparsed, entry_of(jstr(item, "phone"), item, sug, at, rs, "survey"));
-        else if (*sug)
+        else if (had)
             json_array_append_new(suggestions, entry_of(jstr(item, "phone"), item, sug, at, rs, "survey"));
     }
     size_t i;
@@ -174,7 +183,10 @@ int survey_report_build(queue *q, const survey_settings *s, const char *period,
         const char *st = jstr(o, "status");
         if (!strcmp(st, "optout"))
             outside_optouts++;
-        json_array_append_new(outside, entry_of(jstr(o, "from"), NULL, jstr(o, "text"),
+        const char *text = jstr(o, "text");
+        if (!*text && json_object_get(o, "text_purged_at"))
+            text = PURGED_TEXT;
+        json_array_append_new(outside, entry_of(jstr(o, "from"), NULL, text,
                                                 json_integer_value(json_object_get(o, "at")), st,
                                                 jstr(o, "kind")));
     }

@@ -181,7 +181,7 @@ typedef enum {
     K_UNCERTAIN, K_INBOUND, K_STATS, K_GW,
     K_PACE, K_CAP, K_ROUTEDAY, K_PACED, K_ROUTES,
     K_REPORT, K_UNMATCHED, K_INSEEN, K_MODEMS, K_INPARTS, K_INDUE,
-    K_OPTOUT, K_SENTNOTE, K_CASE, K_DAY
+    K_OPTOUT, K_SENTNOTE, K_CASE, K_DAY, K_BODIES
 } key_kind;
 
 /* "{prefix}:" + name + suffix. Kinds whose name ends in ':' take a suffix. */
@@ -211,6 +211,7 @@ static const char *const key_kinds[] = {
     [K_SENTNOTE]    = "sent:",
     [K_CASE]        = "case:",
     [K_DAY]         = "day:",
+    [K_BODIES]      = "bodies",         /* also spelled in queue/retention.c */
 };
 
 static void key_push(cmd *c, const queue *q, key_kind k, const char *suffix)
@@ -775,13 +776,14 @@ static int enq_build(queue *q, const queue_new_msg *m, const char *id, cmd *c)
     fmt_utc(send_at, when, sizeof when);
     char case_no[QUEUE_CASE_MAX + 1];
     case_trim(m->case_no, case_no);
-    cmd_script(c, q, QSCRIPT_ENQUEUE, 6);
+    cmd_script(c, q, QSCRIPT_ENQUEUE, 7);
     key_push(c, q, K_MSG, id);
     key_push(c, q, K_IDEM, m->idem_key);
     key_push(c, q, lane_key(m->lane), NULL);
     key_push(c, q, K_SCHED, NULL);
     key_push(c, q, K_CASE, case_no);      /* "{p}:case:" is never written */
     day_key_push(c, q, now);
+    key_push(c, q, K_BODIES, NULL);
     cmd_str(c, id);
     cmd_str(c, m->family);
     cmd_str(c, m->template_name);

@@ -22,6 +22,8 @@
  *   {p}:inparts:due     zset    those, by when to store them incomplete
  *   {p}:case:<case_no>  zset    message ids of one case number, score = created ms
  *   {p}:day:<YYYY-MM-DD> hash   the local day's counters "<family>:<event>"
+ *   {p}:bodies          zset    message id -> created ms: texts the retention
+ *                               purge will remove (queue/retention.h)
  * Streams are read by the consumer group "herald". Every state change of a
  * message is one Lua script, so a record, its stream entry and its
  * idempotency key change together or not at all.

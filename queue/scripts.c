@@ -33,7 +33,9 @@
 "local terminal = {sent=true, delivered=true, failed=true, dead=true, uncertain=true}\n"
 
 /* ENQUEUE
- * KEYS: 1 record, 2 idem, 3 lane, 4 sched, 5 case index, 6 day counters
+ * KEYS: 1 record, 2 idem, 3 lane, 4 sched, 5 case index, 6 day counters,
+ *       7 bodies (ids by creation, for the retention purge of the text:
+ *       queue/retention.c)
  * ARGV: 1 id, 2 family, 3 template, 4 to, 5 text, 6 encoding, 7 parts,
  *       8 lane name, 9 vars, 10 provider code, 11 idem key, 12 now,
  *       13 send_at, 14 retention ms, 15 idem window ms, 16 send_at as text,
@@ -52,6 +54,7 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "  'created', ARGV[12], 'updated', ARGV[12], 'send_at', ARGV[13], 'entry', '',\n"
 "  'owner', '', 'lease_until', '0', 'tl', '')\n"
 "redis.call('PEXPIRE', KEYS[1], ARGV[14])\n"
+"redis.call('ZADD', KEYS[7], ARGV[12], ARGV[1])\n"
 "redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[15])\n"
 "if tonumber(ARGV[13]) > tonumber(ARGV[12]) then\n"
 "  redis.call('ZADD', KEYS[4], ARGV[13], ARGV[1])\n"
@@ -289,8 +292,9 @@ static const char lua_unlease[] =
  * ARGV: 1 msg id, 2 now
  * Returns {0}, {-3, why} or {-4, why}. */
 static const char lua_dead_retry[] = LUA_PRELUDE
-"local r = redis.call('HMGET', KEYS[1], 'status', 'lane', 'dead_entry')\n"
+"local r = redis.call('HMGET', KEYS[1], 'status', 'lane', 'dead_entry', 'body_purged_at')\n"
 "if not r[1] then return {-3, 'no such message'} end\n"
+"if r[4] then return {-4, 'its text was purged (retention)'} end\n"
 "if r[1] ~= 'dead' and r[1] ~= 'uncertain' then\n"
 "  return {-4, 'message is ' .. r[1] .. ', not dead or uncertain'}\n"
 "end\n"

@@ -70,7 +70,7 @@ static void c_ll(sv_cmd *c, long long v) { c_fmt(c, "%lld", v); }
 typedef enum {
     SK_CONTACTS, SK_CONTACTS_DATE, SK_OPTOUT, SK_RUN, SK_ITEMS, SK_REPLIES,
     SK_TO, SK_LAST, SK_SENT, SK_OTHER, SK_INBOUND, SK_MSG, SK_STATS,
-    SK_LANE_URGENT, SK_LANE_BULK, SK_DEAD
+    SK_LANE_URGENT, SK_LANE_BULK, SK_DEAD, SK_REPLYTEXTS, SK_OTHER_PURGED
 } sv_kind;
 
 /* The last six belong to queue.c's layout (queue.h); they are repeated
@@ -92,6 +92,8 @@ static const char *const sv_kinds[] = {
     [SK_LANE_URGENT] = "lane:urgent",
     [SK_LANE_BULK] = "lane:bulk",
     [SK_DEAD] = "dead",
+    [SK_REPLYTEXTS] = "replytexts",   /* also spelled in queue/retention.c */
+    [SK_OTHER_PURGED] = "replies:purged",   /* written by queue/retention.c */
 };
 
 static void sv_key(sv_cmd *c, const queue *q, sv_kind k, const char *suffix)
@@ -156,10 +158,11 @@ static const char lua_skip[] =
 "return 0\n";
 
 /* REPLY  KEYS: 1 inbound, 2 target (replies:<period> hash, or the
- * replies:other stream), 3 optout
+ * replies:other stream), 3 optout, 4 replytexts (survey answers by the time
+ * of their last reply, for the retention purge: queue/retention.c)
  * ARGV: 1 entry, 2 group, 3 mode 'survey'|'other', 4 field, 5 verdict
  *       JSON, 6 from, 7 text, 8 at, 9 route, 10 optout '1'|'-1'|'0',
- *       11 kind, 12 msg id, 13 family, 14 now, 15 other maxlen
+ *       11 kind, 12 msg id, 13 family, 14 now, 15 other maxlen, 16 period
  * Returns {first (1/0), 'ok'|'seen'}. Times are kept as strings: cjson
  * prints numbers with 14 digits. */
 static const char lua_reply[] =
@@ -193,6 +196,7 @@ static const char lua_reply[] =
 "           first_at=ARGV[8], at=ARGV[8], raw={raw}}\n"
 "  end\n"
 "  redis.call('HSET', KEYS[2], ARGV[4], cjson.encode(rec))\n"
+"  redis.call('ZADD', KEYS[4], ARGV[8], ARGV[16] .. '|' .. ARGV[4])\n"
 "else\n"
 "  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[15], '*', 'kind', ARGV[11], 'from', ARGV[6],\n"
 "    'text', ARGV[7], 'at', ARGV[8], 'route', ARGV[9], 'msg', ARGV[12], 'family', ARGV[13],\n"
@@ -890,13 +894,14 @@ int queue_reply_record(queue *q, const queue_reply_rec *x, int *first)
         *first = 0;
     int survey = x->period && x->field;
     sv_cmd c;
-    c_script(&c, 3);
+    c_script(&c, 4);
     sv_key(&c, q, SK_INBOUND, NULL);
     if (survey)
         sv_key(&c, q, SK_REPLIES, x->period);
     else
         sv_key(&c, q, SK_OTHER, NULL);
     sv_key(&c, q, SK_OPTOUT, NULL);
+    sv_key(&c, q, SK_REPLYTEXTS, NULL);
     c_str(&c, x->entry);
     c_str(&c, QUEUE_SURVEY_GROUP);
     c_str(&c, survey ? "survey" : "other");
@@ -912,6 +917,7 @@ int queue_reply_record(queue *q, const queue_reply_rec *x, int *first)
     c_str(&c, x->family ? x->family : "");
     c_ll(&c, x->now_ms);
     c_str(&c, OTHER_MAXLEN);
+    c_str(&c, survey ? x->period : "");
     redisReply *r;
     int rc = done_cmd(q, &c, sv_eval(q, &c, S_REPLY), "recording a reply", &r);
     if (rc)
@@ -930,11 +936,58 @@ int queue_survey_replies_get(queue *q, const char *period, json_t **out)
     return hgetall(q, SK_REPLIES, period, 1, out, "reading survey replies");
 }
 
+/* Replies outside surveys whose text the retention purge removed
+ * (queue/retention.c moved them from the stream into {p}:replies:purged,
+ * scored by their entry time): appended to arr, oldest first. */
+static int replies_purged(queue *q, long long from_ms, long long to_ms, json_t *arr)
+{
+    for (long long off = 0; off < 100000000; off += 500) {
+        sv_cmd c;
+        c_init(&c);
+        c_str(&c, "ZRANGEBYSCORE");
+        sv_key(&c, q, SK_OTHER_PURGED, NULL);
+        c_ll(&c, from_ms);
+        c_fmt(&c, "(%lld", to_ms);
+        c_str(&c, "LIMIT"); c_ll(&c, off); c_str(&c, "500");
+        redisReply *r;
+        int rc = done_cmd(q, &c, sv_run(q, &c, "reading purged replies"), "reading purged replies", &r);
+        if (rc)
+            return rc;
+        if (r->type != REDIS_REPLY_ARRAY)
+            return proto(q, r, "reading purged replies");
+        size_t got = r->elements;
+        for (size_t e = 0; e < r->elements; e++) {
+            const char *s = r_str(r->element[e]);
+            json_t *o = s ? json_loads(s, 0, NULL) : NULL;
+            if (!json_is_object(o)) {
+                json_decref(o);
+                continue;
+            }
+            const char *at = json_string_value(json_object_get(o, "at"));
+            if (at)
+                json_object_set_new(o, "at", json_integer(strtoll(at, NULL, 10)));
+            const char *pa = json_string_value(json_object_get(o, "text_purged_at"));
+            if (pa)
+                json_object_set_new(o, "text_purged_at", json_integer(strtoll(pa, NULL, 10)));
+            json_array_append_new(arr, o);
+        }
+        freeReplyObject(r);
+        if (got < 500)
+            break;
+    }
+    return 0;
+}
+
 int queue_replies_other(queue *q, long long from_ms, long long to_ms, json_t **out)
 {
     queue_int_clearerr(q);
     *out = NULL;
     json_t *arr = json_array();
+    int prc = replies_purged(q, from_ms, to_ms, arr);
+    if (prc) {
+        json_decref(arr);
+        return prc;
+    }
     char start[48];
     snprintf(start, sizeof start, "%lld", from_ms);
     /* pages of 500 through the stream, by entry time */

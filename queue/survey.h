@@ -14,6 +14,10 @@
  *   {p}:sent:<phone>         zset   "<family>|<msg id>", score = sent ms
  *   {p}:replies:other        stream replies to other messages, unsolicited
  *                                   texts, opt-outs outside a survey
+ *   {p}:replytexts           zset   "<period>|<field>" -> ms of its last reply,
+ *                                   for the retention purge (queue/retention.h)
+ *   {p}:replies:purged       zset   other replies past their retention, without
+ *                                   their text (written by queue/retention.c)
  * The reply consumer reads {p}:inbound with its own consumer group
  * "survey", so other readers of the inbound stream are not disturbed. */
 #ifndef HERALD_QUEUE_SURVEY_H
@@ -145,7 +149,9 @@ int queue_reply_record(queue *q, const queue_reply_rec *r, int *first);
 /* {field: reply, ...} of a period. Caller decrefs. */
 int queue_survey_replies_get(queue *q, const char *period, json_t **out);
 /* Replies outside surveys received in [from_ms, to_ms): an array of
- * {kind, from, text, at, route, msg, family, status}. Caller decrefs. */
+ * {kind, from, text, at, route, msg, family, status}, oldest first. Those
+ * past their retention (queue/retention.h) come with text "" and
+ * text_purged_at (ms). Caller decrefs. */
 int queue_replies_other(queue *q, long long from_ms, long long to_ms, json_t **out);
 
 #endif
