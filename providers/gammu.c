@@ -33,8 +33,11 @@
  *   (off here); the dummy phone, whose I/O is instant, keeps the global
  *   lock for its I/O too (IO_LOCK). Lock order: a thread may take
  *   gammu_lock while holding no qlock, never the reverse. The send-status
- *   callback runs inside GSM_SendSMS/GSM_ReadDevice on the modem thread and
- *   only touches fields the modem thread owns.
+ *   and incoming-SMS callbacks run inside whatever libgammu call read the
+ *   line (GSM_SendSMS, GSM_ReadDevice, GSM_GetNextSMS...) on the modem
+ *   thread, only touch fields the modem thread owns and take no lock (the
+ *   dummy phone's I/O runs under gammu_lock); take_unsolicited() looks at
+ *   what the incoming-SMS callback copied afterwards, outside libgammu.
  *
  * Inbound: poll_inbound() asks the modem thread to read and decode the inbox
  * (every SMS part on its own, and status reports), delivers them through the
@@ -45,6 +48,16 @@
  * stores nothing twice. A status report nobody claims is offered again for
  * REPORT_POLLS polls (the sending worker may not have indexed its parts
  * yet), then kept as unmatched.
+ *
+ * Notifications: after connecting, GSM_SetIncomingSMS(TRUE) has libgammu
+ * set AT+CNMI. While idle the modem thread reads the line every
+ * IDLE_READ_MS (woken at once by a job). +CMTI / +CDSI (stored, announced)
+ * make the next storage read due at once (poll_due): poll_interval_ms is
+ * the fallback. +CDS / +CMT (sent whole, stored nowhere) are decoded into
+ * m->pend and handed over by gammu_poll() through the same callbacks, so a
+ * +CDS report meets the same matching (route, recipient, reference, time
+ * window) as a polled one; unclaimed, it is offered again with growing
+ * gaps for as long as a send may take, then kept as unmatched.
  *
  * GSM_InitLocales() is deliberately not called: it runs setlocale(LC_ALL, "")
  * for the whole process (changing LC_NUMERIC under other threads), and this
@@ -198,7 +211,8 @@ static const cfg_key gammu_keys[] = {
     { "reconnect_max_ms", CFG_INT, "60000", 10, 3600000, NULL,
       "longest wait between reconnection attempts" },
     { "poll_interval_ms", CFG_INT, "5000", 0, 3600000, NULL,
-      "shortest time between two inbox reads (an empty dummy poll costs ~43 ms)" },
+      "longest time between two storage reads; a modem that announces a new "
+      "message (+CMTI) is read at once (an empty dummy poll costs ~43 ms)" },
     { "health_interval_ms", CFG_INT, "30000", 100, 3600000, NULL,
       "how often signal, network registration and operator are read" },
     { "quarantine_after", CFG_INT, "5", 1, 1000, NULL,
@@ -1473,6 +1487,9 @@ static int gammu_poll(prov_route *r, const prov_inbound_cb *cb)
     if (jr != 1) {
         if (jr < 0)
             job_free(j);      /* never posted; 0: job_run or the modem thread frees it */
+        pthread_mutex_lock(&m->qlock);
+        m->poll_due = 1;      /* not read: an announced message still waits */
+        pthread_mutex_unlock(&m->qlock);
         return -1;
     }
     /* rc -1 with some items: deliver what was read, report the error */
