@@ -33,8 +33,11 @@
  *   (off here); the dummy phone, whose I/O is instant, keeps the global
  *   lock for its I/O too (IO_LOCK). Lock order: a thread may take
  *   gammu_lock while holding no qlock, never the reverse. The send-status
- *   callback runs inside GSM_SendSMS/GSM_ReadDevice on the modem thread and
- *   only touches fields the modem thread owns.
+ *   and incoming-SMS callbacks run inside whatever libgammu call read the
+ *   line (GSM_SendSMS, GSM_ReadDevice, GSM_GetNextSMS...) on the modem
+ *   thread, only touch fields the modem thread owns and take no lock (the
+ *   dummy phone's I/O runs under gammu_lock); take_unsolicited() looks at
+ *   what the incoming-SMS callback copied afterwards, outside libgammu.
  *
  * Inbound: poll_inbound() asks the modem thread to read and decode the inbox
  * (every SMS part on its own, and status reports), delivers them through the
@@ -45,6 +48,16 @@
  * stores nothing twice. A status report nobody claims is offered again for
  * REPORT_POLLS polls (the sending worker may not have indexed its parts
  * yet), then kept as unmatched.
+ *
+ * Notifications: after connecting, GSM_SetIncomingSMS(TRUE) has libgammu
+ * set AT+CNMI. While idle the modem thread reads the line every
+ * IDLE_READ_MS (woken at once by a job). +CMTI / +CDSI (stored, announced)
+ * make the next storage read due at once (poll_due): poll_interval_ms is
+ * the fallback. +CDS / +CMT (sent whole, stored nowhere) are decoded into
+ * m->pend and handed over by gammu_poll() through the same callbacks, so a
+ * +CDS report meets the same matching (route, recipient, reference, time
+ * window) as a polled one; unclaimed, it is offered again with growing
+ * gaps for as long as a send may take, then kept as unmatched.
  *
  * GSM_InitLocales() is deliberately not called: it runs setlocale(LC_ALL, "")
  * for the whole process (changing LC_NUMERIC under other threads), and this
@@ -69,6 +82,10 @@
 #define STALL_MS         15000    /* a job without progress this long: not answering */
 #define MAX_HELD         64       /* unclaimed status reports remembered */
 #define REPORT_POLLS     3        /* an unclaimed report is offered this often */
+#define MAX_UNSOL        32       /* unsolicited SMS kept between two looks at them */
+#define MAX_PENDING      256      /* received unsolicited, not yet stored by the gateway */
+#define IDLE_READ_MS     200      /* an idle modem's line is read this often */
+#define PENDING_HOLD_MS  300000   /* an unclaimed +CDS report is kept at most this long */
 
 static pthread_mutex_t gammu_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -95,6 +112,9 @@ typedef struct inbound_item {
     int part, nparts_msg;      /* 1-based part of how many; 1 of 1: a whole SMS */
     long long at_ms;
     int ref, delivered, last_chance;
+    long long first_ms, next_ms;   /* unsolicited (pending): monotonic, first
+                                      offered / next offer */
+    int offers;
     char *to;                  /* a report's recipient */
     char detail[32];
     int stored;                /* the gateway has it: delete from the modem */
@@ -141,6 +161,10 @@ typedef struct modem {
     GSM_SMSC smsc_num;         /* Location 0 + Number, or Location 1 = ask */
     int cb_fired, cb_status, cb_ref;
     int need_reconnect;
+    int notify;                /* new-message indications on, this connection */
+    int notify_said;           /* logged: 0 nothing yet, 1 on, 2 off */
+    GSM_SMSMessage *unsol;     /* filled by on_incoming_sms, MAX_UNSOL */
+    int nunsol, unsol_lost;
     int backoff_ms;
     held held[MAX_HELD];
     int nheld;
@@ -164,6 +188,10 @@ typedef struct modem {
     int fail_streak;           /* connection attempts failed in a row */
     int quarantined;
     long long last_poll;
+    int poll_due;              /* the modem announced a stored SMS: read now */
+    int n_connects;
+    inbound_item *pend;        /* came unsolicited (+CDS, +CMT), not yet stored */
+    int npend;
     pthread_t thread;
 } modem;
 
@@ -183,7 +211,8 @@ static const cfg_key gammu_keys[] = {
     { "reconnect_max_ms", CFG_INT, "60000", 10, 3600000, NULL,
       "longest wait between reconnection attempts" },
     { "poll_interval_ms", CFG_INT, "5000", 0, 3600000, NULL,
-      "shortest time between two inbox reads (an empty dummy poll costs ~43 ms)" },
+      "longest time between two storage reads; a modem that announces a new "
+      "message (+CMTI) is read at once (an empty dummy poll costs ~43 ms)" },
     { "health_interval_ms", CFG_INT, "30000", 100, 3600000, NULL,
       "how often signal, network registration and operator are read" },
     { "quarantine_after", CFG_INT, "5", 1, 1000, NULL,
@@ -332,6 +361,22 @@ static void on_sms_sent(GSM_StateMachine *sm, int status, int ref, void *ud)
     m->cb_ref = ref;
 }
 
+/* New-message indications (after GSM_SetIncomingSMS): +CMTI / +CDSI name a
+ * stored SMS by location (PDU 0, or a status report with a Location); +CDS
+ * and +CMT carry a decoded SMS that is stored nowhere. Runs inside whatever
+ * libgammu call read the line, on the modem thread: it only copies, into a
+ * buffer the modem thread owns; take_unsolicited() looks at it later,
+ * outside libgammu and free to take locks. */
+static void on_incoming_sms(GSM_StateMachine *sm, GSM_SMSMessage *sms, void *ud)
+{
+    modem *m = ud;
+    (void)sm;
+    if (m->nunsol < MAX_UNSOL)
+        m->unsol[m->nunsol++] = *sms;
+    else
+        m->unsol_lost++;
+}
+
 static int is_link_error(GSM_Error e)
 {
     switch (e) {
@@ -375,6 +420,7 @@ static prov_status classify_cms(int code)
 }
 
 static void refresh_signal(modem *m);
+static void take_unsolicited(modem *m);
 
 static void gm_disconnect(modem *m)
 {
@@ -449,6 +495,11 @@ static int gm_connect(modem *m)
     c->Connection = strdup(m->connection);
     snprintf(c->Model, sizeof c->Model, "%s", m->model);
     c->DebugLevel[0] = '\0';
+    /* -1: let the AT driver choose the AT+CNMI values from AT+CNMI=?.
+     * GSM_ReadConfig sets this; a config filled by hand has 0 there, and
+     * with <mode> 0 GSM_SetIncomingSMS answers "not supported". */
+    for (size_t k = 0; k < sizeof c->CNMIParams / sizeof c->CNMIParams[0]; k++)
+        c->CNMIParams[k] = -1;
     GSM_SetConfigNum(sm, 1);
     GSM_Error err = (c->Device && c->Connection) ? GSM_InitConnection(sm, 1) : ERR_MOREMEMORY;
     if (err != ERR_NONE) {
@@ -485,7 +536,26 @@ static int gm_connect(modem *m)
         imei[0] = '\0';
     if (GSM_GetSIMIMSI(sm, imsi) != ERR_NONE)
         imsi[0] = '\0';
+    /* New-message indications (AT+CNMI): the inbox is read when the modem
+     * announces a message, polling stays as the fallback. The dummy phone
+     * announces nothing. */
+    GSM_Error nerr = ERR_NOTSUPPORTED;
+    m->nunsol = 0;
+    if (!is_dummy(m)) {
+        GSM_SetIncomingSMSCallback(sm, on_incoming_sms, m);
+        nerr = GSM_SetIncomingSMS(sm, TRUE);
+    }
+    m->notify = nerr == ERR_NONE;
     IO_UNLOCK(m);
+    if (m->notify_said != (m->notify ? 1 : 2)) {
+        m->notify_said = m->notify ? 1 : 2;
+        if (m->notify)
+            gw_log(LOG_INFO, m->route, "modem announces new messages: storage read when it does, "
+                   "and every %d ms", m->poll_ms);
+        else
+            gw_log(LOG_INFO, m->route, "modem does not announce new messages (%s): storage read "
+                   "every %d ms", is_dummy(m) ? "dummy phone" : GSM_ErrorString(nerr), m->poll_ms);
+    }
 
     m->sm = sm;
     pthread_mutex_lock(&m->qlock);
@@ -672,6 +742,7 @@ static void do_send(modem *m, job *j)
             if (got <= 0 && !m->cb_fired)
                 sleep_ms(10);                /* nothing came: do not spin */
         }
+        take_unsolicited(m);    /* a +CDS for the part before may have come */
         if (!m->cb_fired) {
             /* The PDU was written and the modem fell silent. */
             m->need_reconnect = 1;
@@ -938,6 +1009,77 @@ done:
     free(cur);
 }
 
+/* Adds a decoded unsolicited item to the pending list (qlock held). */
+static void pend_add_locked(modem *m, inbound_item *it)
+{
+    if (m->npend == MAX_PENDING) {
+        gw_log(LOG_WARN, m->route, "%d unsolicited messages/reports wait for the gateway: "
+               "the oldest is dropped", MAX_PENDING);
+        items_clear(&m->pend[0]);
+        memmove(&m->pend[0], &m->pend[1], (size_t)(MAX_PENDING - 1) * sizeof *m->pend);
+        m->npend--;
+    }
+    m->pend[m->npend++] = *it;
+    memset(it, 0, sizeof *it);
+}
+
+/* On the modem thread, holding no lock: what on_incoming_sms copied.
+ * A stored SMS announced (+CMTI, +CDSI) makes the next storage read due at
+ * once; a status report or message that came whole (+CDS, +CMT) is stored
+ * nowhere on the modem: it is decoded here and waits in m->pend until
+ * gammu_poll() hands it to the gateway. */
+static void take_unsolicited(modem *m)
+{
+    if (m->nunsol == 0 && m->unsol_lost == 0)
+        return;
+    inbound_item got[MAX_UNSOL];
+    int ngot = 0, announced = m->unsol_lost > 0;
+    long long now_ms = prov_now_ms(), mono = mono_ms();
+    if (m->unsol_lost)
+        gw_log(LOG_WARN, m->route, "%d new-message indication(s) came faster than they could be "
+               "taken: reading the storage now (a +CDS report among them is lost)", m->unsol_lost);
+    pthread_mutex_lock(&gammu_lock);         /* decoding: libgammu's helpers */
+    for (int i = 0; i < m->nunsol; i++) {
+        const GSM_SMSMessage *s = &m->unsol[i];
+        inbound_item *it = &got[ngot];
+        memset(it, 0, sizeof *it);
+        if (s->PDU == SMS_Status_Report && s->Location == 0) {
+            int st = s->DeliveryStatus;
+            it->is_report = 1;
+            it->ref = s->MessageReference;
+            it->delivered = st < 0x20 ? 1 : (st & 0x40) ? 0 : -1;
+            snprintf(it->detail, sizeof it->detail, "TP-ST 0x%02x", (unsigned)st);
+            it->at_ms = dt_ms(&s->DateTime, now_ms);
+            it->to = number_of(s);
+            if (!it->to) {
+                items_clear(it);
+                continue;
+            }
+        } else if (s->PDU == SMS_Deliver) {
+            if (item_part(it, s, now_ms) < 0) {
+                items_clear(it);
+                continue;
+            }
+        } else {
+            announced = 1;                   /* +CMTI / +CDSI: stored at s->Location */
+            continue;
+        }
+        it->first_ms = it->next_ms = mono;
+        ngot++;
+    }
+    pthread_mutex_unlock(&gammu_lock);
+    m->nunsol = 0;
+    m->unsol_lost = 0;
+    pthread_mutex_lock(&m->qlock);
+    if (announced)
+        m->poll_due = 1;
+    for (int i = 0; i < ngot; i++)
+        pend_add_locked(m, &got[i]);
+    pthread_mutex_unlock(&m->qlock);
+    for (int i = 0; i < ngot; i++)
+        items_clear(&got[i]);
+}
+
 static void delete_items(modem *m, job *j)
 {
     int failed = 0;
@@ -1009,7 +1151,12 @@ static void *modem_main(void *arg)
             pthread_mutex_lock(&m->qlock);
             m->connecting = 0;
             if (rc == 0) {
+                pthread_mutex_unlock(&m->qlock);
+                take_unsolicited(m);
+                pthread_mutex_lock(&m->qlock);
                 m->connected = 1;
+                if (m->n_connects++ > 0)
+                    m->poll_due = 1;  /* what came while it was away was not announced */
                 m->backoff_ms = m->rmin;
                 m->fail_streak = 0;
                 if (m->quarantined)
@@ -1053,15 +1200,33 @@ static void *modem_main(void *arg)
             pthread_mutex_lock(&m->qlock);
             m->busy = 0;
             job_finish_locked(m, j);
+            pthread_mutex_unlock(&m->qlock);
+            take_unsolicited(m);
+            pthread_mutex_lock(&m->qlock);
         } else if (m->connected && now >= m->next_signal) {
             pthread_mutex_unlock(&m->qlock);
             refresh_signal(m);
+            take_unsolicited(m);
             pthread_mutex_lock(&m->qlock);
         } else {
             long long until = m->connected ? m->next_signal : m->next_attempt;
+            /* With indications on, an idle modem's line is read every
+             * IDLE_READ_MS, so +CMTI / +CDS are seen as they come. The wait
+             * ends at once when a job is posted: sends are not delayed. */
+            int idle_read = m->connected && m->notify;
+            if (idle_read && until > now + IDLE_READ_MS)
+                until = now + IDLE_READ_MS;
             struct timespec ts;
             ms_to_timespec(until, &ts);
             pthread_cond_timedwait(&m->wake, &m->qlock, &ts);
+            if (idle_read && !m->head && !m->stop) {
+                pthread_mutex_unlock(&m->qlock);
+                IO_LOCK(m);
+                GSM_ReadDevice(m->sm, FALSE);
+                IO_UNLOCK(m);
+                take_unsolicited(m);
+                pthread_mutex_lock(&m->qlock);
+            }
         }
         if (m->need_reconnect) {
             m->need_reconnect = 0;
@@ -1091,6 +1256,9 @@ static void modem_free(modem *m)
     free(m->connection);
     free(m->device);
     free(m->smsc);
+    free(m->unsol);
+    if (m->pend)
+        items_free(m->pend, m->npend);
     free(m);
 }
 
@@ -1115,7 +1283,9 @@ static int gammu_open(prov_route *r, const config_setting_t *opts, char *err, si
     m->multipart_timeout = (int)cfg_int(opts, gammu_keys, "multipart_timeout");
     m->health_ms = (int)cfg_int(opts, gammu_keys, "health_interval_ms");
     m->quarantine_after = (int)cfg_int(opts, gammu_keys, "quarantine_after");
-    if (!m->model || !m->connection || !m->device || !m->smsc) {
+    m->unsol = calloc(MAX_UNSOL, sizeof *m->unsol);
+    m->pend = calloc(MAX_PENDING, sizeof *m->pend);
+    if (!m->model || !m->connection || !m->device || !m->smsc || !m->unsol || !m->pend) {
         snprintf(err, errlen, "route '%s': out of memory", r->name);
         modem_free(m);
         return -1;
@@ -1213,14 +1383,96 @@ static int gammu_send(prov_route *r, const prov_msg *msg, prov_result *res)
     return 0;
 }
 
+/* Hands what came unsolicited (+CDS reports, +CMT messages) to the
+ * gateway. Nothing of it is on the modem to delete. A message the gateway
+ * could not store waits for the next call; a report nobody claims yet (the
+ * worker that sent the part may not have recorded its reference) is offered
+ * again, 1, 2, 4, 8 s apart, for as long as a send may take, then kept as
+ * unmatched (last_chance) like a polled one. */
+static void deliver_pending(prov_route *r, modem *m, const prov_inbound_cb *cb)
+{
+    long long now = mono_ms();
+    long long hold = (long long)REPORT_POLLS * m->poll_ms;
+    if (hold < route_timeout_ms(r) + 5000)
+        hold = route_timeout_ms(r) + 5000;
+    if (hold > PENDING_HOLD_MS)
+        hold = PENDING_HOLD_MS;
+    pthread_mutex_lock(&m->qlock);
+    int n = 0;
+    for (int i = 0; i < m->npend; i++)
+        n += m->pend[i].next_ms <= now;
+    if (n == 0) {
+        pthread_mutex_unlock(&m->qlock);
+        return;
+    }
+    inbound_item *due = calloc((size_t)n, sizeof *due);
+    if (!due) {
+        pthread_mutex_unlock(&m->qlock);
+        return;
+    }
+    int k = 0, left = 0;
+    for (int i = 0; i < m->npend; i++) {
+        if (m->pend[i].next_ms <= now)
+            due[k++] = m->pend[i];
+        else
+            m->pend[left++] = m->pend[i];
+    }
+    m->npend = left;
+    pthread_mutex_unlock(&m->qlock);
+
+    for (int i = 0; i < n; i++) {
+        inbound_item *it = &due[i];
+        if (it->is_report) {
+            it->last_chance = now - it->first_ms >= hold;
+            prov_report rep = { .ref = it->ref, .to = it->to, .delivered = it->delivered,
+                                .detail = it->detail, .at_ms = it->at_ms,
+                                .last_chance = it->last_chance };
+            it->stored = cb && cb->report ? cb->report(r->name, &rep, cb->ud) == 0 : 0;
+            if (it->last_chance)
+                it->stored = 1;              /* offered for the last time: done */
+        } else {
+            prov_inbound in = { .from = it->from, .text = it->text, .received_ms = it->at_ms,
+                                .identity = it->identity, .part = it->part, .parts = it->nparts_msg,
+                                .concat_key = it->concat_key,
+                                .part_timeout_ms = (long long)m->multipart_timeout * 1000 };
+            it->stored = cb && cb->message ? cb->message(r->name, &in, cb->ud) == 0 : 0;
+            if (it->stored) {
+                pthread_mutex_lock(&m->qlock);
+                m->n_received++;
+                pthread_mutex_unlock(&m->qlock);
+            }
+        }
+        if (!it->stored) {
+            int step = it->offers < 3 ? 1000 << it->offers : 8000;
+            it->offers++;
+            it->next_ms = now + step;
+        }
+    }
+    /* what is left goes back into the list */
+    pthread_mutex_lock(&m->qlock);
+    for (int i = 0; i < n; i++) {
+        if (due[i].stored)
+            items_clear(&due[i]);
+        else
+            pend_add_locked(m, &due[i]);
+    }
+    pthread_mutex_unlock(&m->qlock);
+    free(due);
+}
+
 static int gammu_poll(prov_route *r, const prov_inbound_cb *cb)
 {
     modem *m = r->priv;
+    deliver_pending(r, m, cb);
     long long now = mono_ms();
     pthread_mutex_lock(&m->qlock);
-    int skip = m->last_poll >= 0 && now - m->last_poll < m->poll_ms;
-    if (!skip)
+    /* poll_interval_ms is the fallback: a modem that announced a stored
+     * message (+CMTI, +CDSI) is read at once */
+    int skip = !m->poll_due && m->last_poll >= 0 && now - m->last_poll < m->poll_ms;
+    if (!skip) {
         m->last_poll = now;
+        m->poll_due = 0;
+    }
     pthread_mutex_unlock(&m->qlock);
     if (skip)
         return 0;
@@ -1235,6 +1487,9 @@ static int gammu_poll(prov_route *r, const prov_inbound_cb *cb)
     if (jr != 1) {
         if (jr < 0)
             job_free(j);      /* never posted; 0: job_run or the modem thread frees it */
+        pthread_mutex_lock(&m->qlock);
+        m->poll_due = 1;      /* not read: an announced message still waits */
+        pthread_mutex_unlock(&m->qlock);
         return -1;
     }
     /* rc -1 with some items: deliver what was read, report the error */

@@ -21,7 +21,16 @@
  *   report MR ST   a status report for reference MR with TP-ST ST (hex:
  *                  00 delivered, 41/46... failed); unsolicited +CDS when the
  *                  client asked for that with AT+CNMI (ds=1), else stored
+ *                  (announced by +CDSI when ds=2); a stored inbound SMS is
+ *                  announced by +CMTI when mt=1; with mt=2 it is not stored
+ *                  but sent unsolicited as +CMT
  *   autoreport ST|off   answer every submission that asks for a report
+ *   cnmi CAPS | cnmi none   what AT+CNMI=? offers from the next connection
+ *                  (default (0-2),(0-3),(0,2),(0-2),(0,1): libgammu 1.42
+ *                  picks 2,1,0,2,0, so +CMTI for messages and +CDSI for
+ *                  stored reports; with ds (0,1) it picks ds=1: reports come
+ *                  unsolicited as +CDS and are not stored); none: AT+CNMI
+ *                  answers ERROR, a modem without new-message indications
  *   cms_before CODE N   the next N AT+CMGS answer +CMS ERROR CODE at once
  *   cms_after CODE N    ... after taking the PDU
  *   slow MS        wait MS before answering each PDU
@@ -74,6 +83,7 @@ static struct {
     FILE *log, *sent;
     int echo;
     int cnmi_mt, cnmi_ds;
+    char cnmi_caps[96];       /* what AT+CNMI=? offers; "" = ERROR */
     int mem;                  /* 0 SM, 1 ME */
     slot store[2][STORE_SLOTS];
     int next_mr;
@@ -206,8 +216,16 @@ static void deliver_part(const char *from, int ref, int total, int seq, const ch
         logf_("cannot build a DELIVER for part %d/%d", seq, total);
         return;
     }
-    for (int c = 0; c < copies; c++)
-        announce(store_pdu(pdu, n, tl));
+    for (int c = 0; c < copies; c++) {
+        if (S.cnmi_mt == 2 && !S.hang) {
+            /* routed to the client, stored nowhere */
+            char hex[2 * (PDU_MAX_OCTETS + 32) + 1];
+            pdu_to_hex(pdu, n, hex);
+            putf("\r\n+CMT: ,%d\r\n%s\r\n", tl, hex);
+        } else {
+            announce(store_pdu(pdu, n, tl));
+        }
+    }
 }
 
 /* Splits `text` into parts of `per` characters (UTF-8 code points; a GSM
@@ -403,13 +421,33 @@ static void command(char *cmd)
     } else if (strcmp(c, "AT+CSCA?") == 0) {
         putf("\r\n+CSCA: \"%s\",145\r\n\r\nOK\r\n", SMSC_NUMBER);
     } else if (strcmp(c, "AT+CNMI=?") == 0) {
-        putf("\r\n+CNMI: (0-2),(0-3),(0,2),(0-2),(0,1)\r\n\r\nOK\r\n");
+        if (*S.cnmi_caps)
+            putf("\r\n+CNMI: %s\r\n\r\nOK\r\n", S.cnmi_caps);
+        else
+            error();
     } else if (strncmp(c, "AT+CNMI=", 8) == 0) {
-        int v[5] = { 0, 0, 0, 0, 0 };
-        sscanf(c + 8, "%d,%d,%d,%d,%d", &v[0], &v[1], &v[2], &v[3], &v[4]);
-        S.cnmi_mt = v[1];
-        S.cnmi_ds = v[3];
-        ok();
+        /* <mode>,<mt>,<bm>,<ds>,<bfr>; an empty or missing field keeps
+         * its value (libgammu may send "AT+CNMI=2,,,1") */
+        int v[5] = { 0, S.cnmi_mt, 0, S.cnmi_ds, 0 };
+        const char *q = c + 8;
+        for (int k = 0; k < 5 && *q; k++) {
+            if (*q >= '0' && *q <= '9') {
+                char *end;
+                v[k] = (int)strtol(q, &end, 10);
+                q = end;
+            }
+            if (*q == ',')
+                q++;
+            else
+                break;
+        }
+        if (!*S.cnmi_caps) {
+            error();
+        } else {
+            S.cnmi_mt = v[1];
+            S.cnmi_ds = v[3];
+            ok();
+        }
     } else if (strcmp(c, "AT+CPMS=?") == 0) {
         putf("\r\n+CPMS: (\"SM\",\"ME\"),(\"SM\",\"ME\"),(\"SM\",\"ME\")\r\n\r\nOK\r\n");
     } else if (strncmp(c, "AT+CPMS=\"", 9) == 0) {
@@ -527,6 +565,10 @@ static void control(char *l)
         deliver_part(from, a, b, c, text, 1);
     } else if (sscanf(l, "report %d %x", &a, &st) == 2) {
         status_report(a, (int)st);
+    } else if (strcmp(l, "cnmi none") == 0) {
+        S.cnmi_caps[0] = '\0';
+    } else if (strncmp(l, "cnmi (", 6) == 0) {
+        snprintf(S.cnmi_caps, sizeof S.cnmi_caps, "%.95s", l + 5);
     } else if (strcmp(l, "autoreport off") == 0) {
         S.autoreport = -1;
     } else if (sscanf(l, "autoreport %x", &st) == 1) {
@@ -595,6 +637,7 @@ int main(int argc, char **argv)
     S.echo = 1;
     S.autoreport = -1;
     S.registered = 1;
+    snprintf(S.cnmi_caps, sizeof S.cnmi_caps, "(0-2),(0-3),(0,2),(0-2),(0,1)");
     S.next_mr = 1;
     signal(SIGTERM, on_term);
     signal(SIGPIPE, SIG_IGN);
