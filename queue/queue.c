@@ -800,7 +800,7 @@ static int enq_build(queue *q, const queue_new_msg *m, const char *id, cmd *c)
     cmd_ll(c, q->retention_ms);
     cmd_ll(c, q->idem_window_ms);
     cmd_fmt(c, "%s", when);
-    cmd_str(c, case_no);
+    cmd_fmt(c, "%s", case_no);        /* a copy: case_no is this frame's */
     cmd_ll(c, now - q->retention_ms);
     cmd_ll(c, DAY_TTL_MS);
     return 0;
