@@ -36,18 +36,24 @@ summary() {   # the figure a test prints last: checks passed, or fuzz executions
       grep -E '^stat::number_of_executed_units' "$1" | tail -1 | awk '{print $2, "executions"}'; } | head -1
 }
 
-run_one() {   # name, log, command...
-    local name=$1 log=$2; shift 2
-    local start=$SECONDS
-    if "$@" >"$log" 2>&1; then
+report() {   # name, log, exit status, seconds
+    local name=$1 log=$2 rc=$3 secs=$4
+    if [ "$rc" -eq 0 ]; then
         passed=$((passed + 1))
-        printf 'ok   %-40s %3ds  %s\n' "$name" $((SECONDS - start)) "$(summary "$log")"
+        printf 'ok   %-40s %3ds  %s\n' "$name" "$secs" "$(summary "$log")"
     else
         failed=$((failed + 1))
         failures+=("$name")
-        printf 'FAIL %-40s %3ds\n' "$name" $((SECONDS - start))
+        printf 'FAIL %-40s %3ds\n' "$name" "$secs"
         tail -n 40 "$log" | sed 's/^/     | /'
     fi
+}
+
+run_one() {   # name, log, command...
+    local name=$1 log=$2; shift 2
+    local start=$SECONDS rc=0
+    "$@" >"$log" 2>&1 || rc=$?
+    report "$name" "$log" "$rc" $((SECONDS - start))
 }
 
 if [ "$WHAT" = unit ] || [ "$WHAT" = all ]; then
@@ -75,16 +81,33 @@ done
 # fuzz: each libFuzzer harness (built by `make test` into build/fuzz with
 # clang) for FUZZ_TEST_SECONDS from its seed corpus; new inputs go to a
 # scratch folder, crashes to build/fuzz/crashes/.
+# Two harnesses run at a time (each is one single-threaded process).
+fuzz_one() {   # harness: runs it, leaves NAME.log and NAME.rc in $TMP
+    local f=$1 name rc=0
+    name=$(basename "$f")
+    mkdir -p "$TMP/$name"
+    "$f" -max_total_time="${FUZZ_TEST_SECONDS:-5}" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$ROOT/build/fuzz/crashes/$name-" \
+        "$TMP/$name" "tests/fuzz/corpus/${name#fuzz_}" > "$TMP/$name.log" 2>&1 || rc=$?
+    echo "$rc" > "$TMP/$name.rc"
+}
 if [ "$WHAT" = fuzz ] || [ "$WHAT" = all ]; then
     mkdir -p build/fuzz/crashes
+    harnesses=()
     for f in build/fuzz/fuzz/fuzz_*; do
         [ -x "$f" ] || continue
-        name=$(basename "$f")
-        [ -z "${ONLY:-}" ] || [ "$ONLY" = "$name" ] || continue
-        mkdir -p "$TMP/$name"
-        run_one "fuzz/$name" "$TMP/$name.log" "$f" -max_total_time="${FUZZ_TEST_SECONDS:-5}" -timeout=10 \
-            -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$ROOT/build/fuzz/crashes/$name-" \
-            "$TMP/$name" "tests/fuzz/corpus/${name#fuzz_}"
+        [ -z "${ONLY:-}" ] || [ "$ONLY" = "$(basename "$f")" ] || continue
+        harnesses+=("$f")
+    done
+    for ((i = 0; i < ${#harnesses[@]}; i += 2)); do
+        pair=("${harnesses[@]:i:2}")
+        start=$SECONDS
+        for f in "${pair[@]}"; do fuzz_one "$f" & done
+        wait
+        for f in "${pair[@]}"; do
+            name=$(basename "$f")
+            report "fuzz/$name" "$TMP/$name.log" "$(cat "$TMP/$name.rc" 2>/dev/null || echo 1)" $((SECONDS - start))
+        done
     done
 fi
 
