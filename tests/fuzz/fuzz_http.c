@@ -11,14 +11,18 @@
  *    from the input, expanded into URL, headers and a form, JSON or query
  *    body. A header never gets a line break; a JSON body built from
  *    params is valid JSON.
+ *  - a response header line through the Retry-After reader (curl_util.c):
+ *    a wait between 0 and a day, whatever the provider says.
  *
- * Byte 0: bit 7 picks the builder, else bits 0-1 the configuration and
- * bits 2-5 the HTTP status. */
+ * Byte 0: bits 0-1 the configuration (3 with bit 7: the header reader);
+ * bit 7 the builder, else bits 2-5 the HTTP status and bit 6 whether the
+ * answer came with a Retry-After. */
 #include <libconfig.h>
 #include <jansson.h>
 
 #include "tests/fuzz/fuzz.h"
 #include "providers/cloud.h"
+#include "providers/curl_util.h"
 
 #define NCONF 4
 
@@ -161,8 +165,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!gens[0])
         setup();
     int conf = data[0] & 3;
+    if ((data[0] & 0x83) == 0x83) {      /* a response header line: Retry-After */
+        long long ms = prov_retry_after_ms((const char *)data + 1, size - 1, 1796100000LL);
+        FUZZ_ASSERT(ms >= 0 && ms <= PROV_RETRY_AFTER_MAX_MS);
+        return 0;
+    }
     if (data[0] & 0x80) {
-        build(data + 1, size - 1, conf == 3 ? 0 : conf);
+        build(data + 1, size - 1, conf);
         return 0;
     }
     long status = statuses[(data[0] >> 2) & 15];
