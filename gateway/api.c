@@ -1546,7 +1546,7 @@ static void err_field(const char *err, const char *prefix, char *field, size_t l
 
 /* One contact object -> survey_contact_in (strings only). NULL, or the name
  * of the member that is not a string (*unknown 0) or not known (*unknown 1). */
-static const char *contact_from_json(const json_t *j, survey_contact_in *in, int *unknown)
+const char *api_contact_from_json(const json_t *j, survey_contact_in *in, int *unknown)
 {
     *unknown = 0;
     static const char *const names[] = { "phone", "role", "case_no", "department", "prosecutor", "date" };
@@ -1602,7 +1602,7 @@ static void h_post_contacts(api_req *r)
             snprintf(prefix, sizeof prefix, "contacts[%zu].", i);
         survey_contact_in in;
         int unknown = 0, rc;
-        const char *bad = json_is_object(c) ? contact_from_json(c, &in, &unknown) : "";
+        const char *bad = json_is_object(c) ? api_contact_from_json(c, &in, &unknown) : "";
         if (bad) {
             if (*bad)
                 snprintf(err, sizeof err, "%s: %s", bad, unknown
@@ -2075,7 +2075,7 @@ static void h_bulletin_stats(api_req *r)
 
 /* Standard base64 (RFC 4648, padding optional, no line breaks) -> bytes;
  * malloc'd, NULL when it is not base64. */
-static unsigned char *b64_decode(const char *in, size_t *outlen)
+unsigned char *api_b64_decode(const char *in, size_t *outlen)
 {
     size_t n = strlen(in);
     while (n && in[n - 1] == '=')
@@ -2184,7 +2184,7 @@ static void h_post_bulletin(api_req *r)
             api_error(r, 422, "invalid", f, "%s: must be a string", f);
             goto out;
         }
-        if (im && (!json_is_string(im) || !(imgs[i] = b64_decode(json_string_value(im), &s->image_len))
+        if (im && (!json_is_string(im) || !(imgs[i] = api_b64_decode(json_string_value(im), &s->image_len))
                    || s->image_len == 0)) {
             snprintf(f, sizeof f, "slides[%zu].image", i);
             api_error(r, 422, "invalid", f, "%s: not base64 (the image's bytes, standard alphabet)", f);

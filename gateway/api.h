@@ -115,6 +115,15 @@ typedef struct api_route_info {
 const api_route_info *api_route_table(size_t *n);
 /* Deepest nesting of arrays/objects in a JSON text (strings skipped). */
 int api_json_depth(const char *buf, size_t len);
+/* A contact of POST /v1/contacts read from a JSON object into *in
+ * (pointing into j): NULL, or the field at fault (*unknown = 1: a field
+ * that is not a contact's; else one that is not a string or null). */
+struct json_t;
+struct survey_contact_in;
+const char *api_contact_from_json(const struct json_t *j, struct survey_contact_in *in, int *unknown);
+/* Base64 (padding optional) as POST /v1/bulletins carries images: the
+ * bytes, malloc'd, with their count in *outlen; NULL when not Base64. */
+unsigned char *api_b64_decode(const char *in, size_t *outlen);
 /* "send,read" -> bits; -1 with the unknown scope in err. */
 int api_scopes_parse(const config_setting_t *list, unsigned *out, char *err, size_t errlen);
 /* Decodes application/x-www-form-urlencoded `body`; returns the malloc'd
