@@ -2103,6 +2103,106 @@ unsigned char *api_b64_decode(const char *in, size_t *outlen)
     return out;
 }
 
+void api_bulletin_body_free(api_bulletin_body *b)
+{
+    for (int i = 0; i < MMS_MAX_SLIDES; i++)
+        free(b->imgs[i]);
+    memset(b, 0, sizeof *b);
+}
+
+/* A refusal of a bulletin body: the field, and the reason in err. */
+static int bulletin_refuse(api_bulletin_body *b, const char *field, char *err, size_t errlen,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int bulletin_refuse(api_bulletin_body *b, const char *field, char *err, size_t errlen,
+                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    b->field = field;
+    return -1;
+}
+
+int api_bulletin_from_json(const json_t *j, long long now, api_bulletin_body *b, char *err, size_t errlen)
+{
+    static const char *const known[] = { "title", "lists", "subject", "send_at", "slides", NULL };
+    const char *key;
+    json_t *v;
+    memset(b, 0, sizeof *b);
+    json_object_foreach((json_t *)j, key, v) {
+        int k;
+        for (k = 0; known[k] && strcmp(key, known[k]); k++)
+            ;
+        if (!known[k])
+            return bulletin_refuse(b, key, err, errlen,
+                                   "%s: unknown member (title, lists, subject, send_at, slides)", key);
+    }
+    b->title = json_string_value(json_object_get(j, "title"));
+    if (!b->title || !*b->title)
+        return bulletin_refuse(b, "title", err, errlen, "title: missing or not a string (one of bulletin.titles)");
+    json_t *jl = json_object_get(j, "lists");
+    size_t nl = json_array_size(jl);
+    if (!json_is_array(jl) || nl == 0 || nl > 16)
+        return bulletin_refuse(b, "lists", err, errlen, "lists: an array of 1 to 16 list names");
+    for (size_t i = 0; i < nl; i++) {
+        snprintf(b->fieldbuf, sizeof b->fieldbuf, "lists[%zu]", i);
+        if (!(b->lists[i] = json_string_value(json_array_get(jl, i))))
+            return bulletin_refuse(b, b->fieldbuf, err, errlen, "%s: not a string", b->fieldbuf);
+    }
+    b->nlists = (int)nl;
+    json_t *js = json_object_get(j, "subject");
+    if (js && !json_is_string(js))
+        return bulletin_refuse(b, "subject", err, errlen, "subject: must be a string");
+    b->subject = json_string_value(js);
+    json_t *ja = json_object_get(j, "send_at");
+    char why[1024];
+    if (json_is_integer(ja)) {
+        b->send_at_ms = json_integer_value(ja);
+    } else if (ja && (!json_is_string(ja) || svc_parse_time(json_string_value(ja), now, &b->send_at_ms, why, sizeof why) < 0)) {
+        return bulletin_refuse(b, "send_at", err, errlen, "send_at: %s",
+                               json_is_string(ja) ? why : "a time string or Unix milliseconds");
+    }
+    json_t *sl = json_object_get(j, "slides");
+    size_t ns = json_array_size(sl);
+    if (!json_is_array(sl) || ns == 0 || ns > MMS_MAX_SLIDES)
+        return bulletin_refuse(b, "slides", err, errlen,
+                               "slides: an array of 1 to %d slides, each with text and/or a base64 image", MMS_MAX_SLIDES);
+    for (size_t i = 0; i < ns; i++) {
+        json_t *o = json_array_get(sl, i);
+        json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
+        json_t *nm = json_object_get(o, "image_name"), *du = json_object_get(o, "duration_s");
+        mms_slide *s = &b->is.slides[i];
+        if (!json_is_object(o) || (!t && !im)) {
+            snprintf(b->fieldbuf, sizeof b->fieldbuf, "slides[%zu]", i);
+            return bulletin_refuse(b, b->fieldbuf, err, errlen, "%s: an object with text and/or image", b->fieldbuf);
+        }
+        if (t && !json_is_string(t)) {
+            snprintf(b->fieldbuf, sizeof b->fieldbuf, "slides[%zu].text", i);
+            return bulletin_refuse(b, b->fieldbuf, err, errlen, "%s: must be a string", b->fieldbuf);
+        }
+        if (im && (!json_is_string(im) || !(b->imgs[i] = api_b64_decode(json_string_value(im), &s->image_len))
+                   || s->image_len == 0)) {
+            snprintf(b->fieldbuf, sizeof b->fieldbuf, "slides[%zu].image", i);
+            return bulletin_refuse(b, b->fieldbuf, err, errlen, "%s: not base64 (the image's bytes, standard alphabet)",
+                                   b->fieldbuf);
+        }
+        if (du && (!json_is_integer(du) || json_integer_value(du) < 1 || json_integer_value(du) > 600)) {
+            snprintf(b->fieldbuf, sizeof b->fieldbuf, "slides[%zu].duration_s", i);
+            return bulletin_refuse(b, b->fieldbuf, err, errlen, "%s: seconds from 1 to 600", b->fieldbuf);
+        }
+        if (t) {
+            s->text = json_string_value(t);
+            s->text_len = json_string_length(t);
+        }
+        s->image = b->imgs[i];
+        s->image_name = json_is_string(nm) ? json_string_value(nm) : NULL;
+        s->dur_s = du ? (int)json_integer_value(du) : 0;
+    }
+    b->is.nslides = (int)ns;
+    return 0;
+}
+
 /* POST /v1/bulletins: an issue with its content inline,
  *   {"title","lists":[...],"subject","send_at",
  *    "slides":[{"text","image" (base64 JPEG, PNG or GIF),"image_name","duration_s"}]}
@@ -2112,102 +2212,16 @@ static void h_post_bulletin(api_req *r)
     json_t *j = body_json(r, 1);
     if (!j)
         return;
-    static const char *const known[] = { "title", "lists", "subject", "send_at", "slides", NULL };
-    const char *key;
-    json_t *v;
-    unsigned char *imgs[MMS_MAX_SLIDES] = { 0 };
-    const char *lists[16];
-    mms_issue is;
-    memset(&is, 0, sizeof is);
-    json_object_foreach(j, key, v) {
-        int k;
-        for (k = 0; known[k] && strcmp(key, known[k]); k++)
-            ;
-        if (!known[k]) {
-            api_error(r, 422, "invalid", key, "%s: unknown member (title, lists, subject, send_at, slides)", key);
-            goto out;
-        }
-    }
-    const char *title = json_string_value(json_object_get(j, "title"));
-    if (!title || !*title) {
-        api_error(r, 422, "invalid", "title", "title: missing or not a string (one of bulletin.titles)");
-        goto out;
-    }
-    json_t *jl = json_object_get(j, "lists");
-    size_t nl = json_array_size(jl);
-    if (!json_is_array(jl) || nl == 0 || nl > 16) {
-        api_error(r, 422, "invalid", "lists", "lists: an array of 1 to 16 list names");
-        goto out;
-    }
-    for (size_t i = 0; i < nl; i++) {
-        char f[32];
-        snprintf(f, sizeof f, "lists[%zu]", i);
-        if (!(lists[i] = json_string_value(json_array_get(jl, i)))) {
-            api_error(r, 422, "invalid", f, "%s: not a string", f);
-            goto out;
-        }
-    }
-    json_t *js = json_object_get(j, "subject");
-    if (js && !json_is_string(js)) {
-        api_error(r, 422, "invalid", "subject", "subject: must be a string");
-        goto out;
-    }
-    long long now = svc_now_ms(), send_at = 0;
-    json_t *ja = json_object_get(j, "send_at");
+    api_bulletin_body b;
     char err[4096];
-    if (json_is_integer(ja)) {
-        send_at = json_integer_value(ja);
-    } else if (ja && (!json_is_string(ja) || svc_parse_time(json_string_value(ja), now, &send_at, err, sizeof err) < 0)) {
-        api_error(r, 422, "invalid", "send_at", "send_at: %s", json_is_string(ja) ? err : "a time string or Unix milliseconds");
+    if (api_bulletin_from_json(j, svc_now_ms(), &b, err, sizeof err) < 0) {
+        api_error(r, 422, "invalid", b.field, "%s", err);
         goto out;
     }
-    json_t *sl = json_object_get(j, "slides");
-    size_t ns = json_array_size(sl);
-    if (!json_is_array(sl) || ns == 0 || ns > MMS_MAX_SLIDES) {
-        api_error(r, 422, "invalid", "slides", "slides: an array of 1 to %d slides, each with text and/or a base64 image",
-                  MMS_MAX_SLIDES);
-        goto out;
-    }
-    for (size_t i = 0; i < ns; i++) {
-        json_t *o = json_array_get(sl, i);
-        json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
-        json_t *nm = json_object_get(o, "image_name"), *du = json_object_get(o, "duration_s");
-        char f[48];
-        mms_slide *s = &is.slides[i];
-        if (!json_is_object(o) || (!t && !im)) {
-            snprintf(f, sizeof f, "slides[%zu]", i);
-            api_error(r, 422, "invalid", f, "%s: an object with text and/or image", f);
-            goto out;
-        }
-        if (t && !json_is_string(t)) {
-            snprintf(f, sizeof f, "slides[%zu].text", i);
-            api_error(r, 422, "invalid", f, "%s: must be a string", f);
-            goto out;
-        }
-        if (im && (!json_is_string(im) || !(imgs[i] = api_b64_decode(json_string_value(im), &s->image_len))
-                   || s->image_len == 0)) {
-            snprintf(f, sizeof f, "slides[%zu].image", i);
-            api_error(r, 422, "invalid", f, "%s: not base64 (the image's bytes, standard alphabet)", f);
-            goto out;
-        }
-        if (du && (!json_is_integer(du) || json_integer_value(du) < 1 || json_integer_value(du) > 600)) {
-            snprintf(f, sizeof f, "slides[%zu].duration_s", i);
-            api_error(r, 422, "invalid", f, "%s: seconds from 1 to 600", f);
-            goto out;
-        }
-        if (t) {
-            s->text = json_string_value(t);
-            s->text_len = json_string_length(t);
-        }
-        s->image = imgs[i];
-        s->image_name = json_is_string(nm) ? json_string_value(nm) : NULL;
-        s->dur_s = du ? (int)json_integer_value(du) : 0;
-    }
-    is.nslides = (int)ns;
     if (!req_queue(r))
         goto out;
-    bulletin_send_req rq = { .title = title, .lists = lists, .nlists = (int)nl, .send_at_ms = send_at,
-                             .subject = json_string_value(js), .content = &is };
+    bulletin_send_req rq = { .title = b.title, .lists = b.lists, .nlists = b.nlists, .send_at_ms = b.send_at_ms,
+                             .subject = b.subject, .content = &b.is };
     json_t *res = NULL;
     const char *field = NULL;
     pthread_rwlock_rdlock(r->s->env.cat_lock);
@@ -2224,8 +2238,7 @@ static void h_post_bulletin(api_req *r)
         answer_json(r, 201, res);
     }
 out:
-    for (int i = 0; i < MMS_MAX_SLIDES; i++)
-        free(imgs[i]);
+    api_bulletin_body_free(&b);
     json_decref(j);
 }
 
