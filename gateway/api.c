@@ -28,6 +28,7 @@
 
 #include "gateway/api.h"
 #include "gateway/bulletin.h"
+#include "gateway/callbacks.h"
 #include "gateway/console.h"
 #include "gateway/log.h"
 #include "gateway/phone.h"
@@ -953,28 +954,9 @@ char *api_form_value(const char *body, size_t len, const char *name)
 static int store_inbound(api_req *r, const char *route, const char *from, const char *text,
                          const char **field, char *why, size_t whylen)
 {
-    char num[PHONE_MAX], perr[200], masked[PHONE_MAX];
-    seg_info si;
-    if (!from || !*from) {
-        *field = "from";
-        snprintf(why, whylen, "from is required");
+    char num[PHONE_MAX], masked[PHONE_MAX];
+    if (api_cb_check_inbound(from, text, num, field, why, whylen) != 0)
         return 1;
-    }
-    if (phone_normalize(from, 1, num, perr, sizeof perr) < 0) {
-        *field = "from";
-        snprintf(why, whylen, "from: %s", perr);
-        return 1;
-    }
-    if (!text) {
-        *field = "text";
-        snprintf(why, whylen, "text is required");
-        return 1;
-    }
-    if (seg_count(text, strlen(text), &si, perr, sizeof perr) < 0) {
-        *field = "text";
-        snprintf(why, whylen, "text: %s", perr);
-        return 1;
-    }
     if (!r->q) {
         char err[256];
         r->q = pool_get(r->s, err, sizeof err);
@@ -1022,193 +1004,116 @@ static void provider_answer(api_req *r, const char *format, int status, const ch
         answer_json(r, status, json_pack("{s:i, s:s}", "result", ok ? 0 : status, "errmsg", ok ? "OK" : msg));
 }
 
-static const char *jstr(const json_t *o, const char *k)
+/* A callback body the parser refused: answered in the provider's format. */
+static void provider_refused(api_req *r, const char *format, int rc, const api_cb_parsed *p)
 {
-    return json_string_value(json_object_get(o, k));
-}
-
-/* Parses a provider's JSON body for the callback formats: any JSON value. */
-static json_t *provider_body(api_req *r, const char *format)
-{
-    char msg[300];
-    json_error_t je;
-    if (api_json_depth(r->body ? r->body : "", r->len) > r->s->ac.max_json_depth) {
-        provider_answer(r, format, 400, "JSON nested too deep");
-        return NULL;
-    }
-    json_t *j = r->len ? json_loadb(r->body, r->len, 0, &je) : NULL;
-    if (!j) {
-        snprintf(msg, sizeof msg, "body is not JSON: %s", r->len ? je.text : "empty");
-        provider_answer(r, format, 400, msg);
-    }
-    return j;
+    provider_answer(r, format, rc == -2 ? 500 : p->status, rc == -2 ? "out of memory" : p->err);
 }
 
 /* Alibaba Cloud message push, HTTP batch mode: a JSON array of SmsUp
- * items {phone_number, content, send_time, sign_name, dest_code,
- * sequence_id} or of SmsReport items {phone_number, success, err_code,
- * biz_id, out_id, report_time, ...}. */
+ * items or of SmsReport items (gateway/callbacks.h). */
 static void inbound_aliyun(api_req *r, const char *route)
 {
-    json_t *j = provider_body(r, "aliyun");
-    if (!j)
-        return;
-    if (!json_is_array(j)) {
-        provider_answer(r, "aliyun", 400, "body must be a JSON array (SmsUp or SmsReport)");
-        json_decref(j);
+    api_cb_parsed p;
+    int rc = api_cb_parse_aliyun(r->body, r->len, r->s->ac.max_json_depth, &p);
+    if (rc < 0) {
+        provider_refused(r, "aliyun", rc, &p);
+        api_cb_parsed_free(&p);
         return;
     }
-    size_t i, stored = 0, reports = 0, bad = 0;
-    json_t *it;
+    size_t stored = 0, reports = 0, bad = 0;
     char why[300];
-    json_array_foreach(j, i, it) {
-        const char *phone = jstr(it, "phone_number");
+    for (size_t i = 0; i < p.n; i++) {
+        const api_cb_item *it = &p.items[i];
         const char *field = NULL;
-        if (json_is_object(it) && json_object_get(it, "content")) {
-            int rc = store_inbound(r, route, phone, jstr(it, "content"), &field, why, sizeof why);
-            if (rc < 0) {   /* nothing more can be stored: the provider sends it all again */
+        if (it->kind == API_CB_REPLY) {
+            int src = store_inbound(r, route, it->phone, it->text, &field, why, sizeof why);
+            if (src < 0) {  /* nothing more can be stored: the provider sends it all again */
                 provider_answer(r, "aliyun", 503, why);
-                json_decref(j);
+                api_cb_parsed_free(&p);
                 return;
             }
-            if (rc == 0) {
+            if (src == 0) {
                 stored++;
                 continue;
             }
-        } else if (json_is_object(it) && json_is_boolean(json_object_get(it, "success"))) {
-            note_report(route, phone, jstr(it, "biz_id"), json_is_true(json_object_get(it, "success")),
-                        jstr(it, "err_code"));
+        } else if (it->kind == API_CB_REPORT) {
+            note_report(route, it->phone, it->ref, it->delivered, it->code);
             reports++;
             continue;
         } else {
-            snprintf(why, sizeof why, "neither SmsUp (content) nor SmsReport (success)");
+            snprintf(why, sizeof why, "%s", it->why);
         }
         /* a bad item cannot get better by a retry: skipped, said in the log */
         bad++;
-        gw_log(LOG_WARN, route, "aliyun callback: item %zu skipped: %s", i, why);
+        gw_log(LOG_WARN, route, "aliyun callback: item %zu skipped: %s", it->index, why);
     }
     snprintf(r->note, sizeof r->note, "aliyun: %zu replies, %zu reports, %zu skipped", stored, reports, bad);
     provider_answer(r, "aliyun", 200, NULL);
-    json_decref(j);
+    api_cb_parsed_free(&p);
 }
 
-/* Tencent Cloud SMS callbacks: delivery status is a JSON array of
- * {mobile, nationcode, report_status SUCCESS|FAIL, errmsg, sid, ...}; a
- * reply is one object {mobile, nationcode, text, sign, time, extend}. */
+/* Tencent Cloud SMS callbacks: a JSON array of status reports, or one
+ * reply object (gateway/callbacks.h). */
 static void inbound_tencent(api_req *r, const char *route)
 {
-    json_t *j = provider_body(r, "tencent");
-    if (!j)
+    api_cb_parsed p;
+    int rc = api_cb_parse_tencent(r->body, r->len, r->s->ac.max_json_depth, &p);
+    if (rc < 0) {
+        provider_refused(r, "tencent", rc, &p);
+        api_cb_parsed_free(&p);
         return;
-    char why[300], phone[48];
+    }
+    char why[300];
     const char *field = NULL;
-    if (json_is_object(j)) {
-        const char *nc = jstr(j, "nationcode"), *m = jstr(j, "mobile");
-        snprintf(phone, sizeof phone, "%s%s%s", nc && *nc ? "+" : "", nc ? nc : "", m ? m : "");
-        int rc = store_inbound(r, route, m ? phone : NULL, jstr(j, "text"), &field, why, sizeof why);
-        if (rc < 0) {
+    if (p.single) {
+        int src = store_inbound(r, route, p.items[0].phone, p.items[0].text, &field, why, sizeof why);
+        if (src < 0) {
             provider_answer(r, "tencent", 503, why);
         } else {
-            if (rc > 0)
+            if (src > 0)
                 gw_log(LOG_WARN, route, "tencent reply callback skipped: %s", why);
-            snprintf(r->note, sizeof r->note, "tencent: %s", rc ? "reply skipped" : "1 reply");
+            snprintf(r->note, sizeof r->note, "tencent: %s", src ? "reply skipped" : "1 reply");
             provider_answer(r, "tencent", 200, NULL);
         }
-    } else if (json_is_array(j)) {
-        size_t i, n = 0;
-        json_t *it;
-        json_array_foreach(j, i, it) {
-            const char *st = jstr(it, "report_status");
-            if (!st) {
-                gw_log(LOG_WARN, route, "tencent status callback: item %zu has no report_status: skipped", i);
+    } else {
+        size_t n = 0;
+        for (size_t i = 0; i < p.n; i++) {
+            const api_cb_item *it = &p.items[i];
+            if (it->kind != API_CB_REPORT) {
+                gw_log(LOG_WARN, route, "tencent status callback: item %zu has no report_status: skipped",
+                       it->index);
                 continue;
             }
-            const char *nc = jstr(it, "nationcode"), *m = jstr(it, "mobile");
-            snprintf(phone, sizeof phone, "%s%s%s", nc && *nc ? "+" : "", nc ? nc : "", m ? m : "");
-            note_report(route, phone, jstr(it, "sid"), strcmp(st, "SUCCESS") == 0, jstr(it, "errmsg"));
+            note_report(route, it->phone, it->ref, it->delivered, it->code);
             n++;
         }
         snprintf(r->note, sizeof r->note, "tencent: %zu reports", n);
         provider_answer(r, "tencent", 200, NULL);
-    } else {
-        provider_answer(r, "tencent", 400, "body must be a status array or a reply object");
     }
-    json_decref(j);
+    api_cb_parsed_free(&p);
 }
 
 static void inbound_generic(api_req *r, const char *route)
 {
-    char *from = NULL, *text = NULL, *to = NULL;
-    json_t *j = NULL;
-    if (r->is_form) {
-        from = api_form_value(r->body ? r->body : "", r->len, "from");
-        text = api_form_value(r->body ? r->body : "", r->len, "text");
-        to = api_form_value(r->body ? r->body : "", r->len, "to");
+    api_cb_parsed p;
+    int rc = api_cb_parse_generic(r->body, r->len, r->is_form, r->s->ac.max_json_depth, &p);
+    if (rc == -2) {
+        api_error(r, 500, "internal", NULL, "out of memory");
+    } else if (rc < 0) {
+        api_error(r, p.status, p.code, p.field, "%s", p.err);
     } else {
-        if (!(j = body_json(r, 1)))
-            return;
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v) {
-            if (strcmp(k, "from") && strcmp(k, "to") && strcmp(k, "text")) {
-                api_error(r, 422, "invalid", k, "unknown field '%s' (known: from, to, text)", k);
-                goto out;
-            }
-            if (!json_is_string(v)) {
-                api_error(r, 422, "invalid", k, "%s must be a string", k);
-                goto out;
-            }
-        }
-        const char *f = jstr(j, "from"), *t = jstr(j, "text"), *o = jstr(j, "to");
-        from = f ? strdup(f) : NULL;
-        text = t ? strdup(t) : NULL;
-        to = o ? strdup(o) : NULL;
+        char why[300];
+        const char *field = NULL;
+        int src = store_inbound(r, route, p.items[0].phone, p.items[0].text, &field, why, sizeof why);
+        if (src > 0)
+            api_error(r, 422, "invalid", field, "%s", why);
+        else if (src < 0)
+            api_error(r, 503, "unavailable", NULL, "%s", why);
+        else
+            answer_json(r, 200, json_pack("{s:s}", "status", "accepted"));
     }
-    char why[300];
-    const char *field = NULL;
-    int rc = store_inbound(r, route, from, text, &field, why, sizeof why);
-    if (rc > 0)
-        api_error(r, 422, "invalid", field, "%s", why);
-    else if (rc < 0)
-        api_error(r, 503, "unavailable", NULL, "%s", why);
-    else
-        answer_json(r, 200, json_pack("{s:s}", "status", "accepted"));
-out:
-    free(from);
-    free(text);
-    free(to);
-    json_decref(j);
-}
-
-/* The text of the first element `name` (any namespace prefix) at or after
- * `from` in an XML text: enough for the flat MM7 messages, no XML library.
- * Returns a pointer just past the element's text, or NULL when absent. */
-static const char *xml_text(const char *from, const char *name, char *out, size_t outlen)
-{
-    size_t nl = strlen(name);
-    out[0] = '\0';
-    for (const char *p = strstr(from, name); p; p = strstr(p + 1, name)) {
-        if (p[nl] != '>' && p[nl] != ' ')
-            continue;
-        const char *lt = p;
-        while (lt > from && lt[-1] != '<' && lt[-1] != '>' && lt[-1] != '/' && lt[-1] != ' ')
-            lt--;
-        if (lt == from || lt[-1] != '<')
-            continue;                     /* not an opening tag (a closing one, or text) */
-        const char *gt = strchr(p + nl, '>');
-        if (!gt)
-            return NULL;
-        const char *end = strchr(gt + 1, '<');
-        if (!end)
-            return NULL;
-        size_t n = (size_t)(end - (gt + 1));
-        if (n >= outlen)
-            n = outlen - 1;
-        memcpy(out, gt + 1, n);
-        out[n] = '\0';
-        return end;
-    }
-    return NULL;
+    api_cb_parsed_free(&p);
 }
 
 #define MM7_NS "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/REL-5-MM7-1-2"
@@ -1271,21 +1176,15 @@ static int mm7_bulletin_report(api_req *r, const char *body)
  * are failures; the others (Deferred, Forwarded, Indeterminate) are logged. */
 static void inbound_mm7(api_req *r, const char *route)
 {
-    char tid[128], id[128], status[64], num[64], why[200];
     const char *b = r->body ? r->body : "";
-    xml_text(b, "TransactionID", tid, sizeof tid);
-    for (char *p = tid; *p; p++)          /* echoed into XML: keep it plain */
-        if (*p == '<' || *p == '>' || *p == '&' || *p == '"')
-            *p = '_';
-    if (!strstr(b, "DeliveryReportReq")) {
-        snprintf(why, sizeof why, "only DeliveryReportReq is accepted here");
-        mm7_answer(r, 400, tid, 4004, why);
+    api_cb_mm7 m;
+    int prc = api_cb_parse_mm7(b, &m);
+    const char *tid = m.tid, *id = m.message_id, *status = m.status, *num = m.number;
+    if (prc == -1) {
+        mm7_answer(r, 400, tid, 4004, "only DeliveryReportReq is accepted here");
         return;
     }
-    const char *rec = strstr(b, "Recipient");
-    xml_text(b, "MessageID", id, sizeof id);
-    xml_text(rec ? rec : b, "Number", num, sizeof num);
-    if (!xml_text(b, "MMStatus", status, sizeof status) || !id[0]) {
+    if (prc < 0) {
         mm7_answer(r, 400, tid, 4004, "DeliveryReportReq without MessageID or MMStatus");
         return;
     }
@@ -1696,7 +1595,7 @@ static void err_field(const char *err, const char *prefix, char *field, size_t l
 
 /* One contact object -> survey_contact_in (strings only). NULL, or the name
  * of the member that is not a string (*unknown 0) or not known (*unknown 1). */
-static const char *contact_from_json(const json_t *j, survey_contact_in *in, int *unknown)
+const char *api_contact_from_json(const json_t *j, survey_contact_in *in, int *unknown)
 {
     *unknown = 0;
     static const char *const names[] = { "phone", "role", "case_no", "department", "prosecutor", "date" };
@@ -1752,7 +1651,7 @@ static void h_post_contacts(api_req *r)
             snprintf(prefix, sizeof prefix, "contacts[%zu].", i);
         survey_contact_in in;
         int unknown = 0, rc;
-        const char *bad = json_is_object(c) ? contact_from_json(c, &in, &unknown) : "";
+        const char *bad = json_is_object(c) ? api_contact_from_json(c, &in, &unknown) : "";
         if (bad) {
             if (*bad)
                 snprintf(err, sizeof err, "%s: %s", bad, unknown
@@ -2225,7 +2124,7 @@ static void h_bulletin_stats(api_req *r)
 
 /* Standard base64 (RFC 4648, padding optional, no line breaks) -> bytes;
  * malloc'd, NULL when it is not base64. */
-static unsigned char *b64_decode(const char *in, size_t *outlen)
+unsigned char *api_b64_decode(const char *in, size_t *outlen)
 {
     size_t n = strlen(in);
     while (n && in[n - 1] == '=')
@@ -2253,6 +2152,106 @@ static unsigned char *b64_decode(const char *in, size_t *outlen)
     return out;
 }
 
+void api_bulletin_body_free(api_bulletin_body *b)
+{
+    for (int i = 0; i < MMS_MAX_SLIDES; i++)
+        free(b->imgs[i]);
+    memset(b, 0, sizeof *b);
+}
+
+/* A refusal of a bulletin body: the field, and the reason in err. */
+static int bulletin_refuse(api_bulletin_body *b, const char *field, char *err, size_t errlen,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int bulletin_refuse(api_bulletin_body *b, const char *field, char *err, size_t errlen,
+                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    b->field = field;
+    return -1;
+}
+
+int api_bulletin_from_json(const json_t *j, long long now, api_bulletin_body *b, char *err, size_t errlen)
+{
+    static const char *const known[] = { "title", "lists", "subject", "send_at", "slides", NULL };
+    const char *key;
+    json_t *v;
+    memset(b, 0, sizeof *b);
+    json_object_foreach((json_t *)j, key, v) {
+        int k;
+        for (k = 0; known[k] && strcmp(key, known[k]); k++)
+            ;
+        if (!known[k])
+            return bulletin_refuse(b, key, err, errlen,
+                                   "%s: unknown member (title, lists, subject, send_at, slides)", key);
+    }
+    b->title = json_string_value(json_object_get(j, "title"));
+    if (!b->title || !*b->title)
+        return bulletin_refuse(b, "title", err, errlen, "title: missing or not a string (one of bulletin.titles)");
+    json_t *jl = json_object_get(j, "lists");
+    size_t nl = json_array_size(jl);
+    if (!json_is_array(jl) || nl == 0 || nl > 16)
+        return bulletin_refuse(b, "lists", err, errlen, "lists: an array of 1 to 16 list names");
+    for (size_t i = 0; i < nl; i++) {
+        snprintf(b->fieldbuf, sizeof b->fieldbuf, "lists[%zu]", i);
+        if (!(b->lists[i] = json_string_value(json_array_get(jl, i))))
+            return bulletin_refuse(b, b->fieldbuf, err, errlen, "%s: not a string", b->fieldbuf);
+    }
+    b->nlists = (int)nl;
+    json_t *js = json_object_get(j, "subject");
+    if (js && !json_is_string(js))
+        return bulletin_refuse(b, "subject", err, errlen, "subject: must be a string");
+    b->subject = json_string_value(js);
+    json_t *ja = json_object_get(j, "send_at");
+    char why[1024];
+    if (json_is_integer(ja)) {
+        b->send_at_ms = json_integer_value(ja);
+    } else if (ja && (!json_is_string(ja) || svc_parse_time(json_string_value(ja), now, &b->send_at_ms, why, sizeof why) < 0)) {
+        return bulletin_refuse(b, "send_at", err, errlen, "send_at: %s",
+                               json_is_string(ja) ? why : "a time string or Unix milliseconds");
+    }
+    json_t *sl = json_object_get(j, "slides");
+    size_t ns = json_array_size(sl);
+    if (!json_is_array(sl) || ns == 0 || ns > MMS_MAX_SLIDES)
+        return bulletin_refuse(b, "slides", err, errlen,
+                               "slides: an array of 1 to %d slides, each with text and/or a base64 image", MMS_MAX_SLIDES);
+    for (size_t i = 0; i < ns; i++) {
+        json_t *o = json_array_get(sl, i);
+        json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
+        json_t *nm = json_object_get(o, "image_name"), *du = json_object_get(o, "duration_s");
+        mms_slide *s = &b->is.slides[i];
+        if (!json_is_object(o) || (!t && !im)) {
+            snprintf(b->fieldbuf, sizeof b->fieldbuf, "slides[%zu]", i);
+            return bulletin_refuse(b, b->fieldbuf, err, errlen, "%s: an object with text and/or image", b->fieldbuf);
+        }
+        if (t && !json_is_string(t)) {
+            snprintf(b->fieldbuf, sizeof b->fieldbuf, "slides[%zu].text", i);
+            return bulletin_refuse(b, b->fieldbuf, err, errlen, "%s: must be a string", b->fieldbuf);
+        }
+        if (im && (!json_is_string(im) || !(b->imgs[i] = api_b64_decode(json_string_value(im), &s->image_len))
+                   || s->image_len == 0)) {
+            snprintf(b->fieldbuf, sizeof b->fieldbuf, "slides[%zu].image", i);
+            return bulletin_refuse(b, b->fieldbuf, err, errlen, "%s: not base64 (the image's bytes, standard alphabet)",
+                                   b->fieldbuf);
+        }
+        if (du && (!json_is_integer(du) || json_integer_value(du) < 1 || json_integer_value(du) > 600)) {
+            snprintf(b->fieldbuf, sizeof b->fieldbuf, "slides[%zu].duration_s", i);
+            return bulletin_refuse(b, b->fieldbuf, err, errlen, "%s: seconds from 1 to 600", b->fieldbuf);
+        }
+        if (t) {
+            s->text = json_string_value(t);
+            s->text_len = json_string_length(t);
+        }
+        s->image = b->imgs[i];
+        s->image_name = json_is_string(nm) ? json_string_value(nm) : NULL;
+        s->dur_s = du ? (int)json_integer_value(du) : 0;
+    }
+    b->is.nslides = (int)ns;
+    return 0;
+}
+
 /* POST /v1/bulletins: an issue with its content inline,
  *   {"title","lists":[...],"subject","send_at",
  *    "slides":[{"text","image" (base64 JPEG, PNG or GIF),"image_name","duration_s"}]}
@@ -2262,102 +2261,16 @@ static void h_post_bulletin(api_req *r)
     json_t *j = body_json(r, 1);
     if (!j)
         return;
-    static const char *const known[] = { "title", "lists", "subject", "send_at", "slides", NULL };
-    const char *key;
-    json_t *v;
-    unsigned char *imgs[MMS_MAX_SLIDES] = { 0 };
-    const char *lists[16];
-    mms_issue is;
-    memset(&is, 0, sizeof is);
-    json_object_foreach(j, key, v) {
-        int k;
-        for (k = 0; known[k] && strcmp(key, known[k]); k++)
-            ;
-        if (!known[k]) {
-            api_error(r, 422, "invalid", key, "%s: unknown member (title, lists, subject, send_at, slides)", key);
-            goto out;
-        }
-    }
-    const char *title = json_string_value(json_object_get(j, "title"));
-    if (!title || !*title) {
-        api_error(r, 422, "invalid", "title", "title: missing or not a string (one of bulletin.titles)");
-        goto out;
-    }
-    json_t *jl = json_object_get(j, "lists");
-    size_t nl = json_array_size(jl);
-    if (!json_is_array(jl) || nl == 0 || nl > 16) {
-        api_error(r, 422, "invalid", "lists", "lists: an array of 1 to 16 list names");
-        goto out;
-    }
-    for (size_t i = 0; i < nl; i++) {
-        char f[32];
-        snprintf(f, sizeof f, "lists[%zu]", i);
-        if (!(lists[i] = json_string_value(json_array_get(jl, i)))) {
-            api_error(r, 422, "invalid", f, "%s: not a string", f);
-            goto out;
-        }
-    }
-    json_t *js = json_object_get(j, "subject");
-    if (js && !json_is_string(js)) {
-        api_error(r, 422, "invalid", "subject", "subject: must be a string");
-        goto out;
-    }
-    long long now = svc_now_ms(), send_at = 0;
-    json_t *ja = json_object_get(j, "send_at");
+    api_bulletin_body b;
     char err[4096];
-    if (json_is_integer(ja)) {
-        send_at = json_integer_value(ja);
-    } else if (ja && (!json_is_string(ja) || svc_parse_time(json_string_value(ja), now, &send_at, err, sizeof err) < 0)) {
-        api_error(r, 422, "invalid", "send_at", "send_at: %s", json_is_string(ja) ? err : "a time string or Unix milliseconds");
+    if (api_bulletin_from_json(j, svc_now_ms(), &b, err, sizeof err) < 0) {
+        api_error(r, 422, "invalid", b.field, "%s", err);
         goto out;
     }
-    json_t *sl = json_object_get(j, "slides");
-    size_t ns = json_array_size(sl);
-    if (!json_is_array(sl) || ns == 0 || ns > MMS_MAX_SLIDES) {
-        api_error(r, 422, "invalid", "slides", "slides: an array of 1 to %d slides, each with text and/or a base64 image",
-                  MMS_MAX_SLIDES);
-        goto out;
-    }
-    for (size_t i = 0; i < ns; i++) {
-        json_t *o = json_array_get(sl, i);
-        json_t *t = json_object_get(o, "text"), *im = json_object_get(o, "image");
-        json_t *nm = json_object_get(o, "image_name"), *du = json_object_get(o, "duration_s");
-        char f[48];
-        mms_slide *s = &is.slides[i];
-        if (!json_is_object(o) || (!t && !im)) {
-            snprintf(f, sizeof f, "slides[%zu]", i);
-            api_error(r, 422, "invalid", f, "%s: an object with text and/or image", f);
-            goto out;
-        }
-        if (t && !json_is_string(t)) {
-            snprintf(f, sizeof f, "slides[%zu].text", i);
-            api_error(r, 422, "invalid", f, "%s: must be a string", f);
-            goto out;
-        }
-        if (im && (!json_is_string(im) || !(imgs[i] = b64_decode(json_string_value(im), &s->image_len))
-                   || s->image_len == 0)) {
-            snprintf(f, sizeof f, "slides[%zu].image", i);
-            api_error(r, 422, "invalid", f, "%s: not base64 (the image's bytes, standard alphabet)", f);
-            goto out;
-        }
-        if (du && (!json_is_integer(du) || json_integer_value(du) < 1 || json_integer_value(du) > 600)) {
-            snprintf(f, sizeof f, "slides[%zu].duration_s", i);
-            api_error(r, 422, "invalid", f, "%s: seconds from 1 to 600", f);
-            goto out;
-        }
-        if (t) {
-            s->text = json_string_value(t);
-            s->text_len = json_string_length(t);
-        }
-        s->image = imgs[i];
-        s->image_name = json_is_string(nm) ? json_string_value(nm) : NULL;
-        s->dur_s = du ? (int)json_integer_value(du) : 0;
-    }
-    is.nslides = (int)ns;
     if (!req_queue(r))
         goto out;
-    bulletin_send_req rq = { .title = title, .lists = lists, .nlists = (int)nl, .send_at_ms = send_at,
-                             .subject = json_string_value(js), .content = &is };
+    bulletin_send_req rq = { .title = b.title, .lists = b.lists, .nlists = b.nlists, .send_at_ms = b.send_at_ms,
+                             .subject = b.subject, .content = &b.is };
     json_t *res = NULL;
     const char *field = NULL;
     pthread_rwlock_rdlock(r->s->env.cat_lock);
@@ -2374,8 +2287,7 @@ static void h_post_bulletin(api_req *r)
         answer_json(r, 201, res);
     }
 out:
-    for (int i = 0; i < MMS_MAX_SLIDES; i++)
-        free(imgs[i]);
+    api_bulletin_body_free(&b);
     json_decref(j);
 }
 

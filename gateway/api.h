@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include "gateway/cfgkeys.h"
 #include "gateway/config.h"
+#include "templates/mms.h"
 
 extern const cfg_key api_cfg_keys[];
 
@@ -115,6 +116,34 @@ typedef struct api_route_info {
 const api_route_info *api_route_table(size_t *n);
 /* Deepest nesting of arrays/objects in a JSON text (strings skipped). */
 int api_json_depth(const char *buf, size_t len);
+/* A contact of POST /v1/contacts read from a JSON object into *in
+ * (pointing into j): NULL, or the field at fault (*unknown = 1: a field
+ * that is not a contact's; else one that is not a string or null). */
+struct json_t;
+struct survey_contact_in;
+const char *api_contact_from_json(const struct json_t *j, struct survey_contact_in *in, int *unknown);
+/* Base64 (padding optional) as POST /v1/bulletins carries images: the
+ * bytes, malloc'd, with their count in *outlen; NULL when not Base64. */
+unsigned char *api_b64_decode(const char *in, size_t *outlen);
+
+/* The body of POST /v1/bulletins, read and checked (api_bulletin_from_json)
+ * before bulletin_issue_send takes it. Strings point into the JSON; the
+ * images are decoded into imgs (freed by api_bulletin_body_free). */
+typedef struct api_bulletin_body {
+    const char *title, *subject;
+    const char *lists[16];
+    int nlists;
+    long long send_at_ms;         /* 0: now */
+    mms_issue is;
+    unsigned char *imgs[MMS_MAX_SLIDES];
+    const char *field;            /* a refusal's field (into fieldbuf or the JSON) */
+    char fieldbuf[48];
+} api_bulletin_body;
+/* Returns 0, or -1 with b->field and the reason in err. Free b with
+ * api_bulletin_body_free() in both cases. */
+int api_bulletin_from_json(const struct json_t *j, long long now_ms, api_bulletin_body *b,
+                           char *err, size_t errlen);
+void api_bulletin_body_free(api_bulletin_body *b);
 /* "send,read" -> bits; -1 with the unknown scope in err. */
 int api_scopes_parse(const config_setting_t *list, unsigned *out, char *err, size_t errlen);
 /* Decodes application/x-www-form-urlencoded `body`; returns the malloc'd

@@ -465,8 +465,7 @@ static const char *parse_role(const char *s)
     return NULL;
 }
 
-/* Checks one contact; fills c (pointing into in and phone). 0 or -1 + err. */
-static int contact_check(const gw_config *cfg, const survey_contact_in *in, queue_contact *c,
+int survey_contact_check(const gw_config *cfg, const survey_contact_in *in, queue_contact *c,
                          char phone[PHONE_MAX], char *err, size_t errlen)
 {
     char perr[200];
@@ -507,7 +506,7 @@ int survey_contact_add(queue *q, const gw_config *cfg, const survey_contact_in *
 {
     queue_contact c;
     char phone[PHONE_MAX];
-    if (contact_check(cfg, in, &c, phone, err, errlen) < 0)
+    if (survey_contact_check(cfg, in, &c, phone, err, errlen) < 0)
         return -1;
     int rc = queue_contact_put(q, &c, now_ms);
     if (rc < 0) {

@@ -26,6 +26,7 @@
 
 #include "gateway/cfgkeys.h"
 #include "gateway/config.h"
+#include "gateway/phone.h"
 #include "gateway/replies.h"
 #include "queue/queue.h"
 
@@ -131,6 +132,18 @@ typedef struct survey_contact_in {
  * Redis failed (err has its text). */
 int survey_contact_add(queue *q, const gw_config *cfg, const survey_contact_in *in, long long now_ms,
                        char *err, size_t errlen);
+
+/* Checks one contact without storing it (survey_contact_add's checks);
+ * fills c, pointing into in and phone. Returns 0 or -1 with err naming the
+ * field. */
+struct queue_contact;
+int survey_contact_check(const gw_config *cfg, const survey_contact_in *in, struct queue_contact *c,
+                         char phone[PHONE_MAX], char *err, size_t errlen);
+
+/* Splits one line of `herald contacts import`'s CSV (RFC 4180 quotes; a
+ * quoted field does not span lines) into at most max fields, in place.
+ * Returns the count, or -1 for an unterminated quote. */
+int survey_csv_split(char *line, char **f, int max);
 
 /* "2026-11-05", "2026/11/05", "20261105" -> 20261105; -1 when not a date. */
 int survey_parse_date(const char *s);

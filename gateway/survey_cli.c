@@ -73,10 +73,7 @@ static int contacts_add(gw_config *cfg, int argc, char **argv)
     return code;
 }
 
-/* Splits one CSV line (RFC 4180 quotes; a quoted field does not span
- * lines here) into at most max fields, in place. Returns the count or -1
- * for an unterminated quote. */
-static int csv_split(char *line, char **f, int max)
+int survey_csv_split(char *line, char **f, int max)
 {
     int n = 0;
     char *p = line;
@@ -243,7 +240,7 @@ static int contacts_import(gw_config *cfg, const char *file)
         if (!*trim(l))
             continue;
         char *fields[32];
-        int n = csv_split(l, fields, 32);
+        int n = survey_csv_split(l, fields, 32);
         if (ncols == 0) {                        /* the header */
             int seen[COL_COUNT] = { 0 };
             for (int i = 0; i < n; i++) {

@@ -200,33 +200,43 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return add;
 }
 
+long long prov_retry_after_ms(const char *p, size_t len, long long now)
+{
+    static const char name[] = "retry-after:";
+    if (!(len > sizeof name - 1 && len < 200 && strncasecmp(p, name, sizeof name - 1) == 0))
+        return 0;
+    char v[200];
+    memcpy(v, p + sizeof name - 1, len - (sizeof name - 1));
+    v[len - (sizeof name - 1)] = '\0';
+    char *s = v;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
+        *--e = '\0';
+    char *end;
+    long long secs = -1;
+    long n = strtol(s, &end, 10);
+    if (end != s && *end == '\0') {
+        secs = n;
+    } else {
+        time_t t = curl_getdate(s, NULL);
+        if (t != (time_t)-1 && (long long)t > now)
+            secs = (long long)t - now;
+    }
+    if (secs <= 0)
+        return 0;
+    return secs > PROV_RETRY_AFTER_MAX_MS / 1000 ? PROV_RETRY_AFTER_MAX_MS : secs * 1000;
+}
+
 /* Retry-After: delta-seconds or an HTTP date. */
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     prov_http_resp *rs = ud;
     size_t len = size * n;
-    static const char name[] = "retry-after:";
-    if (len > sizeof name - 1 && len < 200 && strncasecmp(p, name, sizeof name - 1) == 0) {
-        char v[200];
-        memcpy(v, p + sizeof name - 1, len - (sizeof name - 1));
-        v[len - (sizeof name - 1)] = '\0';
-        char *s = v;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        char *e = s + strlen(s);
-        while (e > s && (e[-1] == '\r' || e[-1] == '\n' || e[-1] == ' '))
-            *--e = '\0';
-        char *end;
-        long secs = strtol(s, &end, 10);
-        if (end != s && *end == '\0' && secs >= 0) {
-            rs->retry_after_ms = secs * 1000LL;
-        } else {
-            time_t t = curl_getdate(s, NULL);
-            time_t now = time(NULL);
-            if (t > now)
-                rs->retry_after_ms = (long long)(t - now) * 1000;
-        }
-    }
+    long long ms = prov_retry_after_ms(p, len, (long long)time(NULL));
+    if (ms > 0)
+        rs->retry_after_ms = ms;
     return len;
 }
 

@@ -85,6 +85,14 @@ void prov_http_transport_failure(const prov_http_resp *rs, const char *who, prov
 
 /* ---- pure helpers (unit-tested) ---------------------------------------- */
 
+/* A response header line as curl hands it over ("Retry-After: 120\r\n",
+ * seconds or an HTTP date): how long the provider asks us to wait, in ms
+ * from `now`; 0 for another header or one that says nothing usable. At
+ * most PROV_RETRY_AFTER_MAX_MS: a bigger figure (or "99999999999999999999")
+ * is taken as a day, so that adding it to a clock cannot overflow. */
+#define PROV_RETRY_AFTER_MAX_MS (86400LL * 1000)
+long long prov_retry_after_ms(const char *line, size_t len, long long now);
+
 /* RFC 3986 percent-encoding of UTF-8: A-Z a-z 0-9 - _ . ~ kept, every other
  * byte %XY uppercase (space is %20). Returns malloc'd text, NULL on OOM. */
 char *prov_pct_encode(const char *s, size_t len);

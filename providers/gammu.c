@@ -74,6 +74,7 @@
 
 #include "gateway/log.h"
 #include "gateway/phone.h"
+#include "providers/gammu_rx.h"
 #include "providers/provider.h"
 
 #define MAX_INBOX        1000     /* messages read per poll, at most */
@@ -100,27 +101,6 @@ static int is_dummy_model(const char *model) { return strcmp(model, "dummy") == 
 #define IO_UNLOCK(m) do { if (is_dummy_model((m)->model)) pthread_mutex_unlock(&gammu_lock); } while (0)
 
 typedef enum { JOB_SEND, JOB_POLL, JOB_DELETE } job_kind;
-
-/* One thing received, decoded on the modem thread. Owns its strings and the
- * copies of its parts (kept for GSM_DeleteSMS, Location as returned). */
-typedef struct inbound_item {
-    int is_report;
-    char *from;                /* UTF-8, normalised when possible */
-    char *text;                /* UTF-8, parts joined */
-    char *identity;            /* the same for every copy of this SMS */
-    char *concat_key;          /* the same for every part of one message */
-    int part, nparts_msg;      /* 1-based part of how many; 1 of 1: a whole SMS */
-    long long at_ms;
-    int ref, delivered, last_chance;
-    long long first_ms, next_ms;   /* unsolicited (pending): monotonic, first
-                                      offered / next offer */
-    int offers;
-    char *to;                  /* a report's recipient */
-    char detail[32];
-    int stored;                /* the gateway has it: delete from the modem */
-    int nparts;                /* every copy of every part, for deletion */
-    GSM_SMSMessage *parts;
-} inbound_item;
 
 /* Something remembered across polls by the modem thread (held_find). */
 typedef struct held {
@@ -247,7 +227,7 @@ static void sleep_ms(int ms)
 
 /* ---- jobs --------------------------------------------------------------- */
 
-static void items_clear(inbound_item *it)
+void gammu_rx_clear(inbound_item *it)
 {
     free(it->from);
     free(it->text);
@@ -261,7 +241,7 @@ static void items_clear(inbound_item *it)
 static void items_free(inbound_item *it, int n)
 {
     for (int i = 0; i < n; i++)
-        items_clear(&it[i]);
+        gammu_rx_clear(&it[i]);
     free(it);
 }
 
@@ -789,10 +769,14 @@ out:
     }
 }
 
-/* GSM_DateTime -> ms since the epoch; `fallback` when unset. */
+/* GSM_DateTime -> ms since the epoch; `fallback` when unset or not a
+ * date (a field out of its range: a year past 9999 overflowed the
+ * milliseconds). */
 static long long dt_ms(const GSM_DateTime *d, long long fallback)
 {
-    if (d->Year < 1970 || d->Month < 1 || d->Day < 1)
+    if (d->Year < 1970 || d->Year > 9999 || d->Month < 1 || d->Month > 12 || d->Day < 1 || d->Day > 31
+        || d->Hour < 0 || d->Hour > 23 || d->Minute < 0 || d->Minute > 59 || d->Second < 0 || d->Second > 60
+        || d->Timezone < -86400 || d->Timezone > 86400)
         return fallback;
     struct tm tm = {
         .tm_year = d->Year - 1900, .tm_mon = d->Month - 1, .tm_mday = d->Day,
@@ -804,16 +788,43 @@ static long long dt_ms(const GSM_DateTime *d, long long fallback)
     return ((long long)t - d->Timezone) * 1000;
 }
 
+/* Copies `units` UCS-2 units (libgammu's big-endian pairs) to out,
+ * terminated, with every surrogate that is not half of a pair replaced by
+ * U+FFFD: EncodeUTF8 writes a lone one as CESU-8, which is not UTF-8 (a
+ * broken phone, or a part cut in the middle of an emoji). */
+static void ucs2_clean(const unsigned char *in, size_t units, unsigned char *out)
+{
+    for (size_t i = 0; i < units; i++) {
+        unsigned u = (unsigned)in[2 * i] << 8 | in[2 * i + 1];
+        unsigned n = i + 1 < units ? (unsigned)in[2 * i + 2] << 8 | in[2 * i + 3] : 0;
+        if (u >= 0xD800 && u <= 0xDBFF && n >= 0xDC00 && n <= 0xDFFF) {
+            memcpy(out + 2 * i, in + 2 * i, 4);          /* a pair */
+            i++;
+            continue;
+        }
+        if (u >= 0xD800 && u <= 0xDFFF)
+            u = 0xFFFD;
+        out[2 * i] = (unsigned char)(u >> 8);
+        out[2 * i + 1] = (unsigned char)(u & 0xFF);
+    }
+    out[2 * units] = out[2 * units + 1] = 0;
+}
+
 /* UCS-2 -> UTF-8 appended to *buf (malloc'd, grown). Under gammu_lock. */
 static int append_utf8(char **buf, const unsigned char *ucs2)
 {
     size_t have = *buf ? strlen(*buf) : 0;
     size_t units = UnicodeLength(ucs2);
-    char *p = realloc(*buf, have + units * 3 + 1);   /* <= 3 bytes per unit */
-    if (!p)
+    unsigned char *clean = malloc((units + 1) * 2);
+    char *p = clean ? realloc(*buf, have + units * 3 + 1) : NULL;   /* <= 3 bytes per unit */
+    if (!p) {
+        free(clean);
         return -1;
+    }
+    ucs2_clean(ucs2, units, clean);
     p[have] = '\0';
-    EncodeUTF8(p + have, ucs2);
+    EncodeUTF8(p + have, clean);
+    free(clean);
     *buf = p;
     return 0;
 }
@@ -865,7 +876,12 @@ static int concat_ref(const GSM_SMSMessage *s)
 static char *number_of(const GSM_SMSMessage *s)
 {
     char raw[(GSM_MAX_NUMBER_LENGTH + 1) * 3 + 1];
-    EncodeUTF8(raw, s->Number);
+    unsigned char clean[sizeof s->Number];
+    size_t units = UnicodeLength(s->Number);
+    if (units > GSM_MAX_NUMBER_LENGTH)
+        units = GSM_MAX_NUMBER_LENGTH;
+    ucs2_clean(s->Number, units, clean);
+    EncodeUTF8(raw, clean);
     char canon[PHONE_MAX], perr[128];
     return strdup(phone_normalize(raw, 1, canon, perr, sizeof perr) == 0 ? canon : raw);
 }
@@ -882,9 +898,7 @@ static int item_parts(inbound_item *it, const GSM_SMSMessage *all, const int *id
     return 0;
 }
 
-/* Fills a received SMS (one part of a concatenated message, or a whole
- * one) from `s`. Under gammu_lock. */
-static int item_part(inbound_item *it, const GSM_SMSMessage *s, long long now_ms)
+int gammu_rx_message(inbound_item *it, const GSM_SMSMessage *s, long long now_ms)
 {
     if (s->Coding != SMS_Coding_8bit && append_utf8(&it->text, s->Text) < 0)
         return -1;
@@ -895,7 +909,8 @@ static int item_part(inbound_item *it, const GSM_SMSMessage *s, long long now_ms
     int concat = is_concat(s);
     it->part = concat ? s->UDH.PartNumber : 1;
     it->nparts_msg = concat ? s->UDH.AllParts : 1;
-    size_t len = strlen(it->text) + 160;
+    /* sender and text whole: a cut identity would make two SMS one */
+    size_t len = strlen(it->text) + (it->from ? strlen(it->from) : 0) + 160;
     it->identity = malloc(len);
     it->concat_key = malloc(160);
     if (!it->from || !it->identity || !it->concat_key)
@@ -909,6 +924,18 @@ static int item_part(inbound_item *it, const GSM_SMSMessage *s, long long now_ms
     snprintf(it->concat_key, 160, "%.100s|%d|%d", it->from, concat ? concat_ref(s) : -1,
              it->nparts_msg);
     return 0;
+}
+
+int gammu_rx_report(inbound_item *it, const GSM_SMSMessage *s, long long now_ms)
+{
+    int st = s->DeliveryStatus;
+    it->is_report = 1;
+    it->ref = s->MessageReference;
+    it->delivered = st < 0x20 ? 1 : (st & 0x40) ? 0 : -1;
+    snprintf(it->detail, sizeof it->detail, "TP-ST 0x%02x", (unsigned)st);
+    it->at_ms = dt_ms(&s->DateTime, now_ms);
+    it->to = number_of(s);
+    return it->to ? 0 : -1;
 }
 
 static void read_inbox(modem *m, job *j)
@@ -968,22 +995,16 @@ static void read_inbox(modem *m, job *j)
         inbound_item *it = &j->items[j->nitems];
         memset(it, 0, sizeof *it);
         if (s->PDU == SMS_Status_Report) {
-            int st = s->DeliveryStatus;
             char key[96];
             snprintf(key, sizeof key, "r|%d|%d|%d", s->Folder, s->Location, s->MessageReference);
             held *h = held_find(m, key);
-            it->is_report = 1;
-            it->ref = s->MessageReference;
-            it->delivered = st < 0x20 ? 1 : (st & 0x40) ? 0 : -1;
-            it->last_chance = !h || ++h->polls >= REPORT_POLLS;
-            snprintf(it->detail, sizeof it->detail, "TP-ST 0x%02x", (unsigned)st);
-            it->at_ms = dt_ms(&s->DateTime, now_ms);
-            it->to = number_of(s);
+            int last_chance = !h || ++h->polls >= REPORT_POLLS;
             idx[0] = k;
-            if (!it->to || item_parts(it, all, idx, 1) < 0) {
-                items_clear(it);
+            if (gammu_rx_report(it, s, now_ms) < 0 || item_parts(it, all, idx, 1) < 0) {
+                gammu_rx_clear(it);
                 continue;
             }
+            it->last_chance = last_chance;
             j->nitems++;
             continue;
         }
@@ -992,8 +1013,8 @@ static void read_inbox(modem *m, job *j)
         /* Each part goes to the gateway on its own: the parts of a long
          * reply wait in Redis, not on the SIM, whatever order they come in. */
         idx[0] = k;
-        if (item_parts(it, all, idx, 1) < 0 || item_part(it, s, now_ms) < 0) {
-            items_clear(it);
+        if (item_parts(it, all, idx, 1) < 0 || gammu_rx_message(it, s, now_ms) < 0) {
+            gammu_rx_clear(it);
             continue;
         }
         j->nitems++;
@@ -1015,7 +1036,7 @@ static void pend_add_locked(modem *m, inbound_item *it)
     if (m->npend == MAX_PENDING) {
         gw_log(LOG_WARN, m->route, "%d unsolicited messages/reports wait for the gateway: "
                "the oldest is dropped", MAX_PENDING);
-        items_clear(&m->pend[0]);
+        gammu_rx_clear(&m->pend[0]);
         memmove(&m->pend[0], &m->pend[1], (size_t)(MAX_PENDING - 1) * sizeof *m->pend);
         m->npend--;
     }
@@ -1044,20 +1065,13 @@ static void take_unsolicited(modem *m)
         inbound_item *it = &got[ngot];
         memset(it, 0, sizeof *it);
         if (s->PDU == SMS_Status_Report && s->Location == 0) {
-            int st = s->DeliveryStatus;
-            it->is_report = 1;
-            it->ref = s->MessageReference;
-            it->delivered = st < 0x20 ? 1 : (st & 0x40) ? 0 : -1;
-            snprintf(it->detail, sizeof it->detail, "TP-ST 0x%02x", (unsigned)st);
-            it->at_ms = dt_ms(&s->DateTime, now_ms);
-            it->to = number_of(s);
-            if (!it->to) {
-                items_clear(it);
+            if (gammu_rx_report(it, s, now_ms) < 0) {
+                gammu_rx_clear(it);
                 continue;
             }
         } else if (s->PDU == SMS_Deliver) {
-            if (item_part(it, s, now_ms) < 0) {
-                items_clear(it);
+            if (gammu_rx_message(it, s, now_ms) < 0) {
+                gammu_rx_clear(it);
                 continue;
             }
         } else {
@@ -1077,7 +1091,7 @@ static void take_unsolicited(modem *m)
         pend_add_locked(m, &got[i]);
     pthread_mutex_unlock(&m->qlock);
     for (int i = 0; i < ngot; i++)
-        items_clear(&got[i]);
+        gammu_rx_clear(&got[i]);
 }
 
 static void delete_items(modem *m, job *j)
@@ -1452,7 +1466,7 @@ static void deliver_pending(prov_route *r, modem *m, const prov_inbound_cb *cb)
     pthread_mutex_lock(&m->qlock);
     for (int i = 0; i < n; i++) {
         if (due[i].stored)
-            items_clear(&due[i]);
+            gammu_rx_clear(&due[i]);
         else
             pend_add_locked(m, &due[i]);
     }

@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "gateway/api.h"
+#include "gateway/callbacks.h"
 #include "gateway/service.h"
 #include "tests/unit/test.h"
 
@@ -126,6 +127,79 @@ static void test_depth_and_form(void)
     free(v);
     CHECK(api_form_value(f, strlen(f), "fro") == NULL);
     CHECK(api_form_value(f, strlen(f), "missing") == NULL);
+}
+
+/* The provider callback bodies (gateway/callbacks.c): items of each kind,
+ * the refusals, and the checks before a reply is stored. */
+static void test_callbacks(void)
+{
+    api_cb_parsed p;
+    const char *ali = "[{\"phone_number\":\"13900000011\",\"content\":\"1121\"},"
+                      "{\"phone_number\":\"13900000012\",\"success\":false,\"err_code\":\"MK:0001\",\"biz_id\":\"9\"},"
+                      "7]";
+    CHECK_INT(api_cb_parse_aliyun(ali, strlen(ali), 32, &p), 0);
+    CHECK_INT((int)p.n, 3);
+    CHECK_INT(p.items[0].kind, API_CB_REPLY);
+    CHECK_STR(p.items[0].phone, "13900000011");
+    CHECK_STR(p.items[0].text, "1121");
+    CHECK_INT(p.items[1].kind, API_CB_REPORT);
+    CHECK_INT(p.items[1].delivered, 0);
+    CHECK_STR(p.items[1].ref, "9");
+    CHECK_STR(p.items[1].code, "MK:0001");
+    CHECK_INT(p.items[2].kind, API_CB_SKIP);
+    CHECK_INT((int)p.items[2].index, 2);
+    api_cb_parsed_free(&p);
+    CHECK_INT(api_cb_parse_aliyun("{}", 2, 32, &p), -1);
+    CHECK_INT(p.status, 400);
+    CHECK_HAS(p.err, "JSON array");
+    api_cb_parsed_free(&p);
+    CHECK_INT(api_cb_parse_aliyun("[[[]]]", 6, 2, &p), -1);
+    CHECK_HAS(p.err, "too deep");
+    api_cb_parsed_free(&p);
+
+    const char *tx = "{\"mobile\":\"13900000012\",\"nationcode\":\"86\",\"text\":\"不满意\"}";
+    CHECK_INT(api_cb_parse_tencent(tx, strlen(tx), 32, &p), 0);
+    CHECK_INT(p.single, 1);
+    CHECK_STR(p.items[0].phone, "+8613900000012");
+    api_cb_parsed_free(&p);
+    tx = "[{\"mobile\":\"13900000013\",\"nationcode\":\"86\",\"report_status\":\"SUCCESS\",\"sid\":\"s1\"},{\"mobile\":\"1\"}]";
+    CHECK_INT(api_cb_parse_tencent(tx, strlen(tx), 32, &p), 0);
+    CHECK_INT(p.single, 0);
+    CHECK_INT(p.items[0].kind, API_CB_REPORT);
+    CHECK_INT(p.items[0].delivered, 1);
+    CHECK_INT(p.items[1].kind, API_CB_SKIP);
+    api_cb_parsed_free(&p);
+    CHECK_INT(api_cb_parse_tencent("", 0, 32, &p), -1);
+    CHECK_HAS(p.err, "empty");
+    api_cb_parsed_free(&p);
+
+    const char *g = "{\"from\":\"+8613900000008\",\"bad\":\"x\"}";
+    CHECK_INT(api_cb_parse_generic(g, strlen(g), 0, 32, &p), -1);
+    CHECK_INT(p.status, 422);
+    CHECK_STR(p.field, "bad");
+    api_cb_parsed_free(&p);
+    g = "from=13900000009&text=%E6%BB%A1%E6%84%8F+1";
+    CHECK_INT(api_cb_parse_generic(g, strlen(g), 1, 32, &p), 0);
+    CHECK_STR(p.items[0].text, "满意 1");
+    char num[PHONE_MAX], why[200];
+    const char *field = NULL;
+    CHECK_INT(api_cb_check_inbound(p.items[0].phone, p.items[0].text, num, &field, why, sizeof why), 0);
+    CHECK_STR(num, "+8613900000009");
+    CHECK_INT(api_cb_check_inbound("12", "x", num, &field, why, sizeof why), 1);
+    CHECK_STR(field, "from");
+    CHECK_INT(api_cb_check_inbound("13900000009", "\xff", num, &field, why, sizeof why), 1);
+    CHECK_STR(field, "text");
+    api_cb_parsed_free(&p);
+
+    api_cb_mm7 m;
+    CHECK_INT(api_cb_parse_mm7("<m:TransactionID>a<b</m:TransactionID><x/>", &m), -1);
+    CHECK_INT(api_cb_parse_mm7("<e:TransactionID>t&1\"</e:TransactionID><DeliveryReportReq><MessageID>m1</MessageID>"
+                               "<Recipient><Number>139</Number></Recipient><MMStatus>Expired</MMStatus>", &m), 0);
+    CHECK_STR(m.tid, "t_1_");
+    CHECK_STR(m.message_id, "m1");
+    CHECK_STR(m.number, "139");
+    CHECK_STR(m.status, "Expired");
+    CHECK_INT(api_cb_parse_mm7("<DeliveryReportReq><MMStatus>Expired</MMStatus>", &m), -2);
 }
 
 /* Loads a config text; returns api_config_parse's result. The strings of ac
@@ -285,6 +359,7 @@ int main(void)
     test_from_json();
     test_prepare_fields();
     test_depth_and_form();
+    test_callbacks();
     test_config();
     test_routes_documented();
     return TEST_REPORT();

@@ -366,6 +366,27 @@ static void test_http_classify(void)
     config_destroy(&cfg);
 }
 
+/* Retry-After as curl hands the header line over: seconds, an HTTP date,
+ * a figure too big for a clock (capped at a day), other headers. */
+static void test_retry_after(void)
+{
+    const char *h = "Retry-After: 120\r\n";
+    CHECK(prov_retry_after_ms(h, strlen(h), 0) == 120000);
+    h = "retry-after:\t 3 \r\n";
+    CHECK(prov_retry_after_ms(h, strlen(h), 0) == 3000);
+    h = "Retry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\n";     /* 1792567680 */
+    CHECK(prov_retry_after_ms(h, strlen(h), 1792567680LL - 30) == 30000);
+    CHECK(prov_retry_after_ms(h, strlen(h), 1792567680LL + 30) == 0);   /* past */
+    h = "Retry-After: 99999999999999999999\r\n";
+    CHECK(prov_retry_after_ms(h, strlen(h), 0) == PROV_RETRY_AFTER_MAX_MS);
+    h = "Retry-After: -5\r\n";
+    CHECK(prov_retry_after_ms(h, strlen(h), 0) == 0);
+    h = "Retry-After: soon\r\n";
+    CHECK(prov_retry_after_ms(h, strlen(h), 0) == 0);
+    h = "Content-Type: text/plain\r\n";
+    CHECK(prov_retry_after_ms(h, strlen(h), 0) == 0);
+}
+
 int main(void)
 {
     test_aliyun_published_example();
@@ -376,5 +397,6 @@ int main(void)
     test_tencent_classify();
     test_http_build();
     test_http_classify();
+    test_retry_after();
     return TEST_REPORT();
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "gateway/log.h"
+#include "providers/gammu_rx.h"
 #include "providers/provider.h"
 #include "tests/unit/test.h"
 
@@ -672,6 +673,66 @@ static void test_gammu_silent_modem(void)
     prov_gammu.close(&r);
 }
 
+/* UCS-2 units (big-endian) into a libgammu string. */
+static void ucs2_set(unsigned char *dst, const unsigned *u, int n)
+{
+    for (int i = 0; i < n; i++) {
+        dst[2 * i] = (unsigned char)(u[i] >> 8);
+        dst[2 * i + 1] = (unsigned char)(u[i] & 0xFF);
+    }
+    dst[2 * n] = dst[2 * n + 1] = 0;
+}
+
+/* What the driver makes of one SMS (gammu_rx.h), on inputs fuzz_pdu
+ * found: a surrogate without its pair becomes U+FFFD (libgammu would write
+ * CESU-8); a year past 9999 is no date (it overflowed the milliseconds);
+ * a long sender does not cut the text off the identity. */
+static void test_gammu_rx(void)
+{
+    GSM_SMSMessage *s = calloc(1, sizeof *s);
+    inbound_item it;
+    memset(&it, 0, sizeof it);
+    s->PDU = SMS_Deliver;
+    s->Coding = SMS_Coding_Unicode_No_Compression;
+    s->UDH.Type = UDH_NoUDH;
+    const unsigned text[] = { 0xD83D, 0x0041, 0xD83D, 0xDE00, 0xDC00 };
+    ucs2_set(s->Text, text, 5);
+    const unsigned num[] = { '1', '3', '9', '0', '0', '0', '0', '0', '0', '1', '1' };
+    ucs2_set(s->Number, num, 11);
+    s->DateTime = (GSM_DateTime){ .Year = 2147483647, .Month = 12, .Day = 31, .Hour = 23 };
+    CHECK_INT(gammu_rx_message(&it, s, 1234), 0);
+    CHECK_STR(it.text, "\xEF\xBF\xBD" "A" "\xF0\x9F\x98\x80" "\xEF\xBF\xBD");
+    CHECK_STR(it.from, "+8613900000011");
+    CHECK(it.at_ms == 1234);
+    CHECK_INT(it.part, 1);
+    CHECK_INT(it.nparts_msg, 1);
+    gammu_rx_clear(&it);
+
+    unsigned longnum[200];
+    for (int i = 0; i < 200; i++)
+        longnum[i] = 0x4E00 + (unsigned)i;               /* not a number: kept as sent */
+    ucs2_set(s->Number, longnum, 200);
+    const unsigned t2[] = { 'o', 'k' };
+    ucs2_set(s->Text, t2, 2);
+    s->DateTime = (GSM_DateTime){ .Year = 2026, .Month = 11, .Day = 27, .Hour = 10, .Timezone = 28800 };
+    CHECK_INT(gammu_rx_message(&it, s, 1234), 0);
+    CHECK(strlen(it.from) == 600);
+    size_t il = strlen(it.identity);
+    CHECK(il > 600 && strcmp(it.identity + il - 3, "|ok") == 0);
+    CHECK(it.at_ms == 1795744800000LL);          /* 10:00 at +08:00 */
+    gammu_rx_clear(&it);
+
+    s->PDU = SMS_Status_Report;
+    s->DeliveryStatus = 0x41;
+    s->MessageReference = 42;
+    CHECK_INT(gammu_rx_report(&it, s, 1), 0);
+    CHECK_INT(it.delivered, 0);
+    CHECK_INT(it.ref, 42);
+    CHECK_STR(it.detail, "TP-ST 0x41");
+    gammu_rx_clear(&it);
+    free(s);
+}
+
 int main(void)
 {
     gw_log_level = getenv("TEST_VERBOSE") ? LOG_DEBUG : LOG_ERROR + 1;
@@ -682,6 +743,7 @@ int main(void)
         return 2;
     }
     test_registry();
+    test_gammu_rx();
     test_sink_record(base);
     test_sink_fail_modes();
     test_sink_fail_first();
