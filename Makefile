@@ -88,12 +88,17 @@ $(BUILD)/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
 
-run: deps $(BUILD)/herald
+# Each target that needs the build runs it in a sub-make after `deps`: the
+# pkg-config flags above are read when make starts, before deps.sh may have
+# installed the -dev packages.
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/herald
 	@./scripts/run.sh
 
 # Tests build into build/san with both sanitizers, so a plain `make` build
 # is never mixed with instrumented objects.
-test: deps $(BUILD)/herald
+test: deps
+	@$(MAKE) --no-print-directory $(BUILD)/herald
 	@$(MAKE) --no-print-directory SANITIZER=1 BUILD=build/san build/san/herald \
 	    $(UNIT_BIN:$(BUILD)/%=build/san/%) $(EMU_BIN:$(BUILD)/%=build/san/%) \
 	    $(TOOL_BIN:$(BUILD)/%=build/san/%)
@@ -121,11 +126,13 @@ fuzz: deps
 # `make bench`: sends per second through the aliyun driver against the
 # provider emulator with 1, 16 and 64 in flight; Redis commands per message.
 
-bench-providers: deps $(BUILD)/herald $(BUILD)/emulators/provider_emu $(BUILD)/tools/jget
+bench-providers: deps
+	@$(MAKE) --no-print-directory $(BUILD)/herald $(BUILD)/emulators/provider_emu $(BUILD)/tools/jget
 	@./scripts/bench_providers.sh $(BUILD)
 
 # The HTTP API's throughput beside the CLI's enqueue rate (optimised build).
-bench-api: deps $(BUILD)/herald $(BUILD)/tools/apibench $(BUILD)/tools/jget
+bench-api: deps
+	@$(MAKE) --no-print-directory $(BUILD)/herald $(BUILD)/tools/apibench $(BUILD)/tools/jget
 	@./scripts/bench_api.sh $(BUILD)
 
 clean:
