@@ -104,13 +104,16 @@ done
 H queue stats > "$TEST_TMP/stats.json"
 expect_eq "$(jget .lanes.urgent.depth < "$TEST_TMP/stats.json")" 0 "nothing left in the lane"
 expect_eq "$(jget .dead < "$TEST_TMP/stats.json")" 0 "nothing dead"
-# the breaker may keep sends off A; its health checks notice the silence
-wait_until 60 grep -q "\[modemA\].*\(no answer\|timed out\|not connected\|connection failed\)" "$TEST_TMP/gw1.log" \
-    || fail "modem A's silence was not noticed"
+# the breaker may keep sends off A; then its health reads notice the silence
+# (libgammu's AT driver gives up on a silent line after its own retries:
+# about 25 s here, longer on a loaded machine)
+modem_a_log() { grep '\[modemA\]' "$TEST_TMP/gw1.log" | tail -n 15; tail -n 5 "$TEST_TMP/sim-a.out"; }
+wait_until 120 grep -q "\[modemA\].*\(no answer\|timed out\|not connected\|connection failed\|link lost\)" "$TEST_TMP/gw1.log" \
+    || fail "modem A's silence was not noticed: $(modem_a_log)"
 
 # (an idle modem's silence shows at its next health read or inbox poll)
 wait_until 90 grep -q "\[modemA\] modem quarantined after 3 failed recoveries" "$TEST_TMP/gw1.log" \
-    || fail "modem A not quarantined"
+    || fail "modem A not quarantined: $(modem_a_log)"
 modems_has() { H modems > "$TEST_TMP/modems.txt" && grep -q "$1" "$TEST_TMP/modems.txt"; }
 wait_until 10 modems_has "^$imei_a .*modemA .*no .*quarantined" \
     || fail "herald modems: A not shown quarantined: $(cat "$TEST_TMP/modems.txt")"
