@@ -1194,25 +1194,27 @@ void queue_job_clear(queue_job *j)
     memset(j, 0, sizeof *j);
 }
 
-int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
-                     long long now_ms, long long lease_ms, queue_job *job)
+/* The BEGIN script call of one entry. */
+static void begin_cmd(queue *q, cmd *c, const queue_entry *e, const char *consumer,
+                      long long now_ms, long long lease_ms)
 {
-    clearerr_q(q);
+    cmd_script(c, q, QSCRIPT_BEGIN, 4);
+    key_push(c, q, K_MSG, e->msg_id);
+    key_push(c, q, lane_key(e->lane), NULL);
+    key_push(c, q, K_DEAD, NULL);
+    key_push(c, q, K_OPTOUT, NULL);
+    cmd_str(c, e->entry_id);
+    cmd_str(c, consumer);
+    cmd_ll(c, now_ms);
+    cmd_ll(c, now_ms + lease_ms);
+    cmd_str(c, e->msg_id);
+    cmd_str(c, lane_str(e->lane));
+}
+
+/* Reads BEGIN's answer into job (and frees r): QUEUE_BEGIN_* or an error. */
+static int begin_parse(queue *q, redisReply *r, const queue_entry *e, queue_job *job)
+{
     memset(job, 0, sizeof *job);
-    cmd c;
-    cmd_script(&c, q, QSCRIPT_BEGIN, 4);
-    key_push(&c, q, K_MSG, e->msg_id);
-    key_push(&c, q, lane_key(e->lane), NULL);
-    key_push(&c, q, K_DEAD, NULL);
-    key_push(&c, q, K_OPTOUT, NULL);
-    cmd_str(&c, e->entry_id);
-    cmd_str(&c, consumer);
-    cmd_ll(&c, now_ms);
-    cmd_ll(&c, now_ms + lease_ms);
-    cmd_str(&c, e->msg_id);
-    cmd_str(&c, lane_str(e->lane));
-    redisReply *r = run_script(q, &c, QSCRIPT_BEGIN);
-    cmd_free(&c);
     int rc = check(q, r, "begin_send");
     if (rc)
         return rc;
@@ -1250,12 +1252,60 @@ int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
         seterr(q, "begin_send: out of memory");
         rc = QUEUE_ERR_PROTO;
     }
-    if (!rc && (rc = replicated(q, "begin_send")) != 0)
-        queue_job_clear(job);
-    rc = rc ? rc : QUEUE_BEGIN_SEND;
 out:
     freeReplyObject(r);
+    return rc ? rc : QUEUE_BEGIN_SEND;
+}
+
+int queue_begin_many(queue *q, const queue_entry *e, size_t n, const char *consumer,
+                     long long now_ms, long long lease_ms, queue_job *jobs, int *rcs)
+{
+    clearerr_q(q);
+    for (size_t i = 0; i < n; i++) {
+        memset(&jobs[i], 0, sizeof jobs[i]);
+        rcs[i] = QUEUE_ERR_CONN;
+    }
+    batch bt;
+    if (batch_alloc(q, &bt, PIPE_CHUNK) != 0)
+        return QUEUE_ERR_PROTO;
+    int rc = 0, began = 0;
+    for (size_t base = 0; !rc && base < n; base += PIPE_CHUNK) {
+        size_t k = n - base < PIPE_CHUNK ? n - base : PIPE_CHUNK;
+        for (size_t i = 0; i < k; i++) {
+            bt.scripts[i] = QSCRIPT_BEGIN;
+            begin_cmd(q, &bt.cs[i], &e[base + i], consumer, now_ms, lease_ms);
+        }
+        rc = pipeline(q, bt.cs, bt.scripts, k, bt.out, "begin_send");
+        for (size_t i = 0; i < k; i++) {
+            if (!rc) {
+                rcs[base + i] = begin_parse(q, bt.out[i], &e[base + i], &jobs[base + i]);
+                began |= rcs[base + i] == QUEUE_BEGIN_SEND;
+            }
+            cmd_free(&bt.cs[i]);
+        }
+    }
+    batch_free(&bt);
+    /* One WAIT covers every begin of the round. */
+    if (!rc && began)
+        rc = replicated(q, "begin_send");
+    if (rc) {
+        /* what was begun is not known to have lasted: nothing was */
+        for (size_t i = 0; i < n; i++) {
+            if (rcs[i] == QUEUE_BEGIN_SEND)
+                queue_job_clear(&jobs[i]);
+            if (rcs[i] == QUEUE_BEGIN_SEND || rc == QUEUE_ERR_CONN)
+                rcs[i] = QUEUE_ERR_CONN;
+        }
+    }
     return rc;
+}
+
+int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
+                     long long now_ms, long long lease_ms, queue_job *job)
+{
+    int one;
+    int rc = queue_begin_many(q, e, 1, consumer, now_ms, lease_ms, job, &one);
+    return rc ? rc : one;
 }
 
 /* Scripts that answer {0} or {negative code, why}. */
@@ -1276,10 +1326,10 @@ static int code_reply(queue *q, redisReply *r, const char *what)
     return rc;
 }
 
-int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
-                 const queue_outcome *o)
+/* The FINISH script call of one outcome; QUEUE_ERR_STATE for a bad one. */
+static int finish_cmd(queue *q, cmd *c, const queue_entry *e, const char *msg_id,
+                      const queue_outcome *o, char when[40])
 {
-    clearerr_q(q);
     static const char *const kinds[] = {
         [QUEUE_OUT_SENT] = "sent", [QUEUE_OUT_RETRY] = "retry", [QUEUE_OUT_DEAD] = "dead",
         [QUEUE_OUT_UNCERTAIN] = "uncertain", [QUEUE_OUT_WAIT] = "wait"
@@ -1288,36 +1338,89 @@ int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
         seterr(q, "finish: bad outcome or message id");
         return QUEUE_ERR_STATE;
     }
-    char when[40];
-    fmt_utc(o->retry_at_ms, when, sizeof when);
-    cmd c;
+    fmt_utc(o->retry_at_ms, when, 40);
     int note = o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
-    cmd_script(&c, q, QSCRIPT_FINISH, note ? 8 : 7);
-    key_push(&c, q, K_MSG, msg_id);
-    key_push(&c, q, lane_key(e->lane), NULL);
-    key_push(&c, q, K_SCHED, NULL);
-    key_push(&c, q, K_DEAD, NULL);
-    key_push(&c, q, K_STATS, NULL);
-    key_push(&c, q, K_UNCERTAIN, NULL);
-    day_key_push(&c, q, o->now_ms);
+    cmd_script(c, q, QSCRIPT_FINISH, note ? 8 : 7);
+    key_push(c, q, K_MSG, msg_id);
+    key_push(c, q, lane_key(e->lane), NULL);
+    key_push(c, q, K_SCHED, NULL);
+    key_push(c, q, K_DEAD, NULL);
+    key_push(c, q, K_STATS, NULL);
+    key_push(c, q, K_UNCERTAIN, NULL);
+    day_key_push(c, q, o->now_ms);
     if (note)
-        key_push(&c, q, K_SENTNOTE, o->note_to);
-    cmd_str(&c, e->entry_id);
-    cmd_str(&c, kinds[o->kind]);
-    cmd_str(&c, o->route);
-    cmd_str(&c, o->refs);
-    cmd_str(&c, o->detail);
-    cmd_ll(&c, o->retry_at_ms);
-    cmd_ll(&c, o->now_ms);
-    cmd_str(&c, msg_id);
-    cmd_str(&c, when);
-    cmd_ll(&c, DAY_TTL_MS);
+        key_push(c, q, K_SENTNOTE, o->note_to);
+    cmd_str(c, e->entry_id);
+    cmd_str(c, kinds[o->kind]);
+    cmd_str(c, o->route);
+    cmd_str(c, o->refs);
+    cmd_str(c, o->detail);
+    cmd_ll(c, o->retry_at_ms);
+    cmd_ll(c, o->now_ms);
+    cmd_str(c, msg_id);
+    cmd_str(c, when);
+    cmd_ll(c, DAY_TTL_MS);
     if (note)
-        cmd_ll(&c, o->note_keep_ms);
-    redisReply *r = run_script(q, &c, QSCRIPT_FINISH);
-    cmd_free(&c);
-    int rc = code_reply(q, r, "finish");
-    return rc ? rc : replicated(q, "finish");
+        cmd_ll(c, o->note_keep_ms);
+    return 0;
+}
+
+int queue_finish_many(queue *q, const queue_fin *f, size_t n, int *rcs)
+{
+    clearerr_q(q);
+    for (size_t i = 0; i < n; i++)
+        rcs[i] = QUEUE_ERR_CONN;
+    batch bt;
+    if (batch_alloc(q, &bt, PIPE_CHUNK) != 0)
+        return QUEUE_ERR_PROTO;
+    /* the times of the retries, as text, live until the round is sent */
+    char (*when)[40] = malloc(PIPE_CHUNK * sizeof *when);
+    size_t *idx = malloc(PIPE_CHUNK * sizeof *idx);
+    if (!when || !idx) {
+        free(when); free(idx);
+        batch_free(&bt);
+        return QUEUE_ERR_PROTO;
+    }
+    int rc = 0, recorded = 0;
+    for (size_t base = 0; !rc && base < n; base += PIPE_CHUNK) {
+        size_t lim = n - base < PIPE_CHUNK ? n - base : PIPE_CHUNK, k = 0;
+        for (size_t i = 0; i < lim; i++) {
+            const queue_fin *fi = &f[base + i];
+            if (finish_cmd(q, &bt.cs[k], &fi->e, fi->msg_id, &fi->o, when[k]) != 0) {
+                rcs[base + i] = QUEUE_ERR_STATE;
+                continue;
+            }
+            bt.scripts[k] = QSCRIPT_FINISH;
+            idx[k++] = base + i;
+        }
+        rc = k ? pipeline(q, bt.cs, bt.scripts, k, bt.out, "finish") : 0;
+        for (size_t i = 0; i < k; i++) {
+            if (!rc) {
+                rcs[idx[i]] = code_reply(q, bt.out[i], "finish");
+                recorded |= rcs[idx[i]] == 0;
+            }
+            cmd_free(&bt.cs[i]);
+        }
+    }
+    free(when);
+    free(idx);
+    batch_free(&bt);
+    if (!rc && recorded)
+        rc = replicated(q, "finish");
+    if (rc)
+        for (size_t i = 0; i < n; i++)
+            if (rcs[i] == 0 || rc == QUEUE_ERR_CONN)
+                rcs[i] = rc;
+    return rc;
+}
+
+int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
+                 const queue_outcome *o)
+{
+    queue_fin f = { .e = *e, .msg_id = msg_id, .o = *o };
+    int one;
+    int rc = queue_finish_many(q, &f, 1, &one);
+    return rc ? rc : one;
 }
 
 int queue_release(queue *q, const queue_entry *e, size_t n, long long now_ms)

@@ -166,6 +166,14 @@ enum { QUEUE_BEGIN_SEND = 0, QUEUE_BEGIN_SKIP = 1, QUEUE_BEGIN_DEAD = 2 };
 int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
                      long long now_ms, long long lease_ms, queue_job *job);
 
+/* Begins n entries in one round trip (pipelined; one WAIT for all with
+ * redis.wait_replicas). Returns 0 when Redis answered: rcs[i] is what
+ * queue_begin_send would have returned for e[i], jobs[i] filled for
+ * QUEUE_BEGIN_SEND (clear each). Otherwise a QUEUE_ERR_* and every rcs[i]
+ * that may have begun is QUEUE_ERR_CONN (no job is filled). */
+int queue_begin_many(queue *q, const queue_entry *e, size_t n, const char *consumer,
+                     long long now_ms, long long lease_ms, queue_job *jobs, int *rcs);
+
 /* UNCERTAIN: the driver cannot tell whether the message left (lane policy
  * hold): status `uncertain`, listed in {p}:uncertain, not resent. */
 /* WAIT: nothing was sent (rate limit, a cap, quiet hours): back to the
@@ -190,6 +198,19 @@ typedef struct queue_outcome {
  * and deletes the stream entry -- in one script. */
 int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
                  const queue_outcome *o);
+
+/* One outcome of queue_finish_many. */
+typedef struct queue_fin {
+    queue_entry e;
+    const char *msg_id;
+    queue_outcome o;
+} queue_fin;
+
+/* Records n outcomes in one round trip (pipelined FINISH scripts, one
+ * WAIT). Returns 0 when Redis answered, rcs[i] what queue_finish would
+ * have returned for f[i]; otherwise a QUEUE_ERR_* (QUEUE_ERR_CONN: not
+ * known to have been recorded, write them again) copied into rcs[]. */
+int queue_finish_many(queue *q, const queue_fin *f, size_t n, int *rcs);
 
 /* Gives back entries read but not begun (graceful shutdown): each goes to
  * the end of its lane again at once. */

@@ -16,11 +16,17 @@
 /* Helpers prepended to every script. */
 #define LUA_PRELUDE \
 "local function clean(s) return (string.gsub(s or '', '[\\t\\r\\n]', ' ')) end\n" \
-"local function tl(rec, now, status, detail)\n" \
+"local function tline(cur, now, status, detail)\n" \
 "  local line = now .. '\\t' .. status .. '\\t' .. clean(detail)\n" \
-"  local cur = redis.call('HGET', rec, 'tl')\n" \
 "  if cur and cur ~= '' then line = cur .. '\\n' .. line end\n" \
-"  redis.call('HSET', rec, 'tl', line, 'updated', now)\n" \
+"  return line\n" \
+"end\n" \
+"local function tl(rec, now, status, detail)\n" \
+"  redis.call('HSET', rec, 'tl', tline(redis.call('HGET', rec, 'tl'), now, status, detail),\n" \
+"             'updated', now)\n" \
+"end\n" \
+"local function count_day(key, field, ttl)\n" \
+"  if redis.call('HINCRBY', key, field, 1) == 1 then redis.call('PEXPIRE', key, ttl) end\n" \
 "end\n" \
 "local function drop(lane, entry)\n" \
 "  redis.call('XACK', lane, 'herald', entry)\n" \
@@ -47,23 +53,23 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
 "  return redis.error_reply('ERR message id collision: ' .. ARGV[1])\n"
 "end\n"
+"local e, line = '', nil\n"
+"if tonumber(ARGV[13]) > tonumber(ARGV[12]) then\n"
+"  redis.call('ZADD', KEYS[4], ARGV[13], ARGV[1])\n"
+"  line = tline(nil, ARGV[12], 'scheduled', 'for ' .. ARGV[16])\n"
+"else\n"
+"  e = redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])\n"
+"  line = tline(nil, ARGV[12], 'queued', 'lane ' .. ARGV[8])\n"
+"end\n"
 "redis.call('HSET', KEYS[1], 'id', ARGV[1], 'family', ARGV[2], 'template', ARGV[3],\n"
 "  'to', ARGV[4], 'text', ARGV[5], 'encoding', ARGV[6], 'parts', ARGV[7],\n"
 "  'lane', ARGV[8], 'vars', ARGV[9], 'code', ARGV[10], 'key', ARGV[11],\n"
 "  'status', 'queued', 'attempts', '0', 'route', '', 'refs', '', 'error', '',\n"
-"  'created', ARGV[12], 'updated', ARGV[12], 'send_at', ARGV[13], 'entry', '',\n"
-"  'owner', '', 'lease_until', '0', 'tl', '')\n"
+"  'created', ARGV[12], 'updated', ARGV[12], 'send_at', ARGV[13], 'entry', e,\n"
+"  'owner', '', 'lease_until', '0', 'tl', line)\n"
 "redis.call('PEXPIRE', KEYS[1], ARGV[14])\n"
 "redis.call('ZADD', KEYS[7], ARGV[12], ARGV[1])\n"
 "redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[15])\n"
-"if tonumber(ARGV[13]) > tonumber(ARGV[12]) then\n"
-"  redis.call('ZADD', KEYS[4], ARGV[13], ARGV[1])\n"
-"  tl(KEYS[1], ARGV[12], 'scheduled', 'for ' .. ARGV[16])\n"
-"else\n"
-"  local e = redis.call('XADD', KEYS[3], '*', 'id', ARGV[1])\n"
-"  redis.call('HSET', KEYS[1], 'entry', e)\n"
-"  tl(KEYS[1], ARGV[12], 'queued', 'lane ' .. ARGV[8])\n"
-"end\n"
 "-- console: the case number's index (ids past retention leave it) and\n"
 "-- the local day's count of messages queued per family\n"
 "if ARGV[17] ~= '' then\n"
@@ -71,8 +77,7 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', '(' .. ARGV[18])\n"
 "  redis.call('PEXPIRE', KEYS[5], ARGV[14])\n"
 "end\n"
-"redis.call('HINCRBY', KEYS[6], ARGV[2] .. ':queued', 1)\n"
-"redis.call('PEXPIRE', KEYS[6], ARGV[19])\n"
+"count_day(KEYS[6], ARGV[2] .. ':queued', ARGV[19])\n"
 "return {0, ARGV[1]}\n";
 
 /* BEGIN (begin_send)
@@ -95,7 +100,7 @@ static const char lua_begin[] = LUA_PRELUDE
 "  return {2, why}\n"
 "end\n"
 "local r = redis.call('HMGET', KEYS[1], 'status', 'entry', 'family', 'template',\n"
-"  'to', 'text', 'encoding', 'vars', 'code', 'parts', 'lane', 'owner')\n"
+"  'to', 'text', 'encoding', 'vars', 'code', 'parts', 'lane', 'owner', 'attempts', 'tl')\n"
 "local st = r[1]\n"
 "if not st then\n"
 "  local why = 'message record missing (expired or never written)'\n"
@@ -113,9 +118,10 @@ static const char lua_begin[] = LUA_PRELUDE
 "  tl(KEYS[1], ARGV[3], 'dead', why)\n"
 "  return {2, why}\n"
 "end\n"
-"local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
-"redis.call('HSET', KEYS[1], 'status', 'sending', 'owner', ARGV[2], 'lease_until', ARGV[4])\n"
-"tl(KEYS[1], ARGV[3], 'sending', 'attempt ' .. n .. ' by ' .. ARGV[2])\n"
+"local n = (tonumber(r[13]) or 0) + 1\n"
+"redis.call('HSET', KEYS[1], 'status', 'sending', 'owner', ARGV[2], 'lease_until', ARGV[4],\n"
+"  'attempts', tostring(n), 'updated', ARGV[3],\n"
+"  'tl', tline(r[14], ARGV[3], 'sending', 'attempt ' .. n .. ' by ' .. ARGV[2]))\n"
 "local oo = 0\n"
 "if r[11] == 'bulk' and KEYS[4] then oo = redis.call('HEXISTS', KEYS[4], r[5]) end\n"
 "return {0, r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], n, oo}\n";
@@ -132,7 +138,7 @@ static const char lua_begin[] = LUA_PRELUDE
  * allow-oom: the outcome of a message that left already must be recorded
  * even at maxmemory (the script also frees the entry), or it is resent. */
 static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
-"local r = redis.call('HMGET', KEYS[1], 'status', 'entry', 'family', 'lane')\n"
+"local r = redis.call('HMGET', KEYS[1], 'status', 'entry', 'family', 'lane', 'attempts', 'tl')\n"
 "if not r[1] then return {-3, 'no such message'} end\n"
 "if r[1] ~= 'sending' or r[2] ~= ARGV[1] then\n"
 "  local why = 'message is ' .. r[1]\n"
@@ -143,10 +149,16 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
 "local fam = r[3] or ''\n"
 "local route = ARGV[3]\n"
 "local ctr = fam .. ':' .. (route == '' and '-' or route)\n"
-"redis.call('HSET', KEYS[1], 'entry', '', 'owner', '', 'lease_until', '0', 'route', route)\n"
+"-- one HSET of the record: these fields, the outcome's and the timeline\n"
+"local f = {'entry', '', 'owner', '', 'lease_until', '0', 'route', route, 'updated', ARGV[7]}\n"
+"local function set(status, detail, ...)\n"
+"  for _, v in ipairs({...}) do f[#f + 1] = v end\n"
+"  f[#f + 1] = 'tl'\n"
+"  f[#f + 1] = tline(r[6], ARGV[7], status, detail)\n"
+"  redis.call('HSET', KEYS[1], unpack(f))\n"
+"end\n"
 "if ARGV[2] == 'sent' then\n"
-"  redis.call('HSET', KEYS[1], 'status', 'sent', 'refs', ARGV[4], 'error', '')\n"
-"  tl(KEYS[1], ARGV[7], 'sent', 'via ' .. route .. ': ' .. ARGV[4])\n"
+"  set('sent', 'via ' .. route .. ': ' .. ARGV[4], 'status', 'sent', 'refs', ARGV[4], 'error', '')\n"
 "  redis.call('HINCRBY', KEYS[5], 'sent:' .. ctr, 1)\n"
 "  if KEYS[8] then\n"
 "    redis.call('ZADD', KEYS[8], ARGV[7], fam .. '|' .. ARGV[8])\n"
@@ -154,32 +166,29 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE
 "    redis.call('PEXPIRE', KEYS[8], ARGV[11])\n"
 "  end\n"
 "elseif ARGV[2] == 'retry' then\n"
-"  redis.call('HSET', KEYS[1], 'status', 'queued', 'error', ARGV[5])\n"
+"  set('retry', 'at ' .. ARGV[9] .. ': ' .. ARGV[5], 'status', 'queued', 'error', ARGV[5])\n"
 "  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[8])\n"
-"  tl(KEYS[1], ARGV[7], 'retry', 'at ' .. ARGV[9] .. ': ' .. ARGV[5])\n"
 "  redis.call('HINCRBY', KEYS[5], 'retry:' .. ctr, 1)\n"
 "elseif ARGV[2] == 'wait' then\n"
 "  -- pacing, a cap or quiet hours: nothing was sent, the attempt is given back\n"
-"  redis.call('HINCRBY', KEYS[1], 'attempts', -1)\n"
-"  redis.call('HSET', KEYS[1], 'status', 'queued', 'waiting', ARGV[5])\n"
+"  local n = (tonumber(r[5]) or 1) - 1\n"
+"  set('waiting', 'until ' .. ARGV[9] .. ': ' .. ARGV[5], 'status', 'queued', 'waiting', ARGV[5],\n"
+"      'attempts', tostring(n < 0 and 0 or n))\n"
 "  redis.call('ZADD', KEYS[3], ARGV[6], ARGV[8])\n"
-"  tl(KEYS[1], ARGV[7], 'waiting', 'until ' .. ARGV[9] .. ': ' .. ARGV[5])\n"
 "  redis.call('HINCRBY', KEYS[5], 'wait:' .. ctr, 1)\n"
 "elseif ARGV[2] == 'uncertain' then\n"
-"  redis.call('HSET', KEYS[1], 'status', 'uncertain', 'error', ARGV[5])\n"
+"  set('uncertain', 'perhaps sent via ' .. route .. ', held: ' .. ARGV[5], 'status', 'uncertain',\n"
+"      'error', ARGV[5])\n"
 "  redis.call('ZADD', KEYS[6], ARGV[7], ARGV[8])\n"
-"  tl(KEYS[1], ARGV[7], 'uncertain', 'perhaps sent via ' .. route .. ', held: ' .. ARGV[5])\n"
 "  redis.call('HINCRBY', KEYS[5], 'uncertain:' .. ctr, 1)\n"
 "else\n"
 "  local d = bury(KEYS[4], ARGV[8], ARGV[5], r[4], fam, ARGV[7])\n"
-"  redis.call('HSET', KEYS[1], 'status', 'dead', 'error', ARGV[5], 'dead_entry', d)\n"
-"  tl(KEYS[1], ARGV[7], 'dead', ARGV[5])\n"
+"  set('dead', ARGV[5], 'status', 'dead', 'error', ARGV[5], 'dead_entry', d)\n"
 "  redis.call('HINCRBY', KEYS[5], 'dead:' .. ctr, 1)\n"
 "end\n"
 "-- console: the local day's counters per family\n"
 "local ev = ({sent='sent', retry='retry', wait='wait', uncertain='uncertain'})[ARGV[2]] or 'dead'\n"
-"redis.call('HINCRBY', KEYS[7], fam .. ':' .. ev, 1)\n"
-"redis.call('PEXPIRE', KEYS[7], ARGV[10])\n"
+"count_day(KEYS[7], fam .. ':' .. ev, ARGV[10])\n"
 "return {0}\n";
 
 /* RELEASE (an entry read but not begun goes to the end of its lane)
