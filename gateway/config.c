@@ -45,6 +45,7 @@ static const cfg_key gateway_keys[] = {
     { "instance", CFG_STR, "", 0, 0, NULL, "name of this gateway process, unique per Redis; default the host name" },
     { "workers", CFG_INT, "4", 1, 256, NULL, "worker threads" },
     { "batch", CFG_INT, "16", 1, 1000, NULL, "stream entries a worker reads at once" },
+    { "send_window_ms", CFG_INT, "20", 0, 1000, NULL, "bulk lane: the sends of about this long are begun and recorded together (one Redis round trip each); 0: one at a time" },
     { "log_level", CFG_STR, "info", 0, 0, NULL, "debug, info, warn or error; message texts are logged at debug only" },
     { "signature", CFG_STR, "【XX市人民检察院】", 0, 0, NULL, "signature in 【】 put in front of every message" },
     { "optout_line", CFG_STR, "回TD退订", 0, 0, NULL, "appended to bulk families (survey, bulletin); empty for none" },
@@ -425,6 +426,7 @@ int gw_config_load(gw_config *c, const char *path, char *err, size_t errlen)
     }
     c->workers = (int)cfg_int(gg, gateway_keys, "workers");
     c->batch = (int)cfg_int(gg, gateway_keys, "batch");
+    c->send_window_ms = cfg_int(gg, gateway_keys, "send_window_ms");
     const char *lvl = cfg_str(gg, gateway_keys, "log_level");
     c->log_level = gw_log_level_parse(lvl);
     if (c->log_level < 0) {

@@ -54,6 +54,7 @@ typedef struct gw_config {
     int allow_international;
     int shutdown_timeout_ms;
     long long watchdog_ms;
+    long long send_window_ms;   /* bulk sends begun and recorded together; 0 one at a time */
     int visibility_timeout_ms;
     int housekeeping_interval_ms;
     long long body_retention_ms;       /* text and vars of a record purged after; 0 never */

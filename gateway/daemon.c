@@ -79,7 +79,22 @@ typedef struct gw_worker {
     atomic_llong progress_ms;   /* mono_ms() of the last step forward */
     atomic_int abandoned;       /* replaced by the watchdog: exit when free */
     char route[64];             /* the route of the send in progress, for logs */
+    /* A window of bulk sends (gateway.send_window_ms): begun together, their
+     * outcomes kept here and recorded together. Room for gateway.batch. */
+    queue_job *jobs;
+    int *rcs;
+    struct pend *pend;
+    queue_fin *fins;
+    int npend;
+    double msg_us;              /* a message's recent time from begin to outcome */
 } gw_worker;
+
+/* An outcome not yet recorded: f.o's strings point at the copies here. */
+typedef struct pend {
+    queue_fin f;
+    char *id, *route, *refs, *detail, *to;
+    int dlr;                    /* index the refs for status reports once recorded */
+} pend;
 
 #define GW_MAX_ABANDONED 64
 
@@ -429,13 +444,12 @@ static int routes_open(gw_daemon *d, char *err, size_t errlen)
 
 /* ---- workers --------------------------------------------------------- */
 
-/* Records an outcome, retrying on a broken connection: the message is ours
+/* Records outcomes, retrying on a broken connection: each message is ours
  * and `sending` until this lands (or a reclaimer applies the lane policy).
  * Waiting for Redis counts as progress for the watchdog. `giving_back`:
  * the outcome gives back an attempt that may never have begun (then a
  * message found not `sending` is expected, not an error). */
-static void finish_try(gw_worker *w, const queue_entry *e, const char *id, const queue_outcome *o,
-                       int giving_back)
+static void record_try(gw_worker *w, const queue_fin *f, size_t n, int *rcs, int giving_back)
 {
     long long delay = 50;
     for (int tries = 0;; tries++) {
@@ -445,23 +459,27 @@ static void finish_try(gw_worker *w, const queue_entry *e, const char *id, const
         atomic_store(&w->progress_ms, mono_ms());
         if (!w->q)
             return;
-        int rc = queue_finish(w->q, e, id, o);
+        int rc = queue_finish_many(w->q, f, n, rcs);
         if (rc != QUEUE_ERR_CONN) {
-            if (giving_back && (rc == QUEUE_ERR_STATE || rc == QUEUE_ERR_NOTFOUND))
-                gw_log(LOG_INFO, w->consumer, "%s is not marked sending (given back already, or its begin never ran)", id);
-            else if (giving_back && rc == 0)
-                gw_log(LOG_INFO, w->consumer, "%s given back unsent: its begin was not confirmed", id);
-            else if (tries > 0 && rc == QUEUE_ERR_STATE)
-                /* the try before ran, only its answer or its confirmation
-                 * by a replica was lost */
-                gw_log(LOG_INFO, w->consumer, "%s: outcome already recorded by the try before (%s)",
-                       id, queue_errstr(w->q));
-            else if (rc < 0)
-                gw_log(LOG_ERROR, w->consumer, "recording %s of %s failed: %s",
-                       o->kind == QUEUE_OUT_SENT ? "sent" : "outcome", id, queue_errstr(w->q));
+            for (size_t i = 0; i < n; i++) {
+                const char *id = f[i].msg_id;
+                int irc = rcs[i];
+                if (giving_back && (irc == QUEUE_ERR_STATE || irc == QUEUE_ERR_NOTFOUND))
+                    gw_log(LOG_INFO, w->consumer, "%s is not marked sending (given back already, or its begin never ran)", id);
+                else if (giving_back && irc == 0)
+                    gw_log(LOG_INFO, w->consumer, "%s given back unsent: its begin was not confirmed", id);
+                else if (tries > 0 && irc == QUEUE_ERR_STATE)
+                    /* the try before ran, only its answer or its confirmation
+                     * by a replica was lost */
+                    gw_log(LOG_INFO, w->consumer, "%s: outcome already recorded by the try before", id);
+                else if (irc < 0)
+                    gw_log(LOG_ERROR, w->consumer, "recording %s of %s failed: %s",
+                           f[i].o.kind == QUEUE_OUT_SENT ? "sent" : "outcome", id, queue_errstr(w->q));
+            }
             return;
         }
-        gw_log(LOG_WARN, w->consumer, "recording %s: redis: %s; retrying", id, queue_errstr(w->q));
+        gw_log(LOG_WARN, w->consumer, "recording %s%s: redis: %s; retrying", f[0].msg_id,
+               n > 1 ? " and others" : "", queue_errstr(w->q));
         queue_free(w->q);
         w->q = NULL;
         if (atomic_load(&w->d->stop) && tries > 20)
@@ -472,9 +490,77 @@ static void finish_try(gw_worker *w, const queue_entry *e, const char *id, const
     }
 }
 
+static void finish_try(gw_worker *w, const queue_entry *e, const char *id, const queue_outcome *o,
+                       int giving_back)
+{
+    queue_fin f = { .e = *e, .msg_id = id, .o = *o };
+    int rc;
+    record_try(w, &f, 1, &rc, giving_back);
+}
+
 static void finish(gw_worker *w, const queue_entry *e, const char *id, const queue_outcome *o)
 {
     finish_try(w, e, id, o, 0);
+}
+
+static void pend_free(pend *p)
+{
+    free(p->id); free(p->route); free(p->refs); free(p->detail); free(p->to);
+    memset(p, 0, sizeof *p);
+}
+
+/* Keeps an outcome for the window's record (copying what it points at);
+ * records it at once when there is no room or no memory. */
+static void defer(gw_worker *w, const queue_entry *e, const char *id, const queue_outcome *o, int dlr)
+{
+    if (w->npend >= w->d->cfg->batch) {
+        finish(w, e, id, o);
+        return;
+    }
+    pend *p = &w->pend[w->npend];
+    p->id = strdup(id);
+    p->route = strdup(o->route ? o->route : "");
+    p->refs = strdup(o->refs ? o->refs : "");
+    p->detail = o->detail ? strdup(o->detail) : NULL;
+    p->to = o->note_to ? strdup(o->note_to) : NULL;
+    if (!p->id || !p->route || !p->refs || (o->detail && !p->detail) || (o->note_to && !p->to)) {
+        pend_free(p);
+        finish(w, e, id, o);
+        return;
+    }
+    p->f.e = *e;
+    p->f.msg_id = p->id;
+    p->f.o = *o;
+    p->f.o.route = p->route;
+    p->f.o.refs = p->refs;
+    p->f.o.detail = p->detail;
+    p->f.o.note_to = p->to;
+    p->dlr = dlr;
+    w->npend++;
+}
+
+/* Indexes a sent message's part references so status reports find it. */
+static void dlr_index(gw_worker *w, const char *route, const char *to, const char *refs, const char *id)
+{
+    if (w->q && queue_dlr_index(w->q, route, to, refs, id, DLR_WINDOW_MS, now_ms()) != 0)
+        gw_log(LOG_WARN, route, "indexing the references of %s: %s", id, queue_errstr(w->q));
+}
+
+/* Records the window's outcomes in one round trip. */
+static void flush(gw_worker *w)
+{
+    if (w->npend == 0)
+        return;
+    for (int i = 0; i < w->npend; i++)
+        w->fins[i] = w->pend[i].f;
+    record_try(w, w->fins, (size_t)w->npend, w->rcs, 0);
+    for (int i = 0; i < w->npend; i++) {
+        pend *p = &w->pend[i];
+        if (p->dlr)
+            dlr_index(w, p->route, p->to, p->refs, p->id);
+        pend_free(p);
+    }
+    w->npend = 0;
 }
 
 /* A begin whose answer or whose confirmation by a replica was lost (the
@@ -547,32 +633,12 @@ static int pace(gw_worker *w, gw_route_rt *rt, const queue_job *job, int reserve
  * one goes to the lane's policy, never to another route. Anything that must
  * wait (quiet hours, rate limit, a cap, every route resting) goes back to
  * the schedule with its due time: no worker sleeps holding a message. */
-static void process_entry(gw_worker *w, const queue_entry *e)
+static void process_begun(gw_worker *w, const queue_entry *e, queue_job *jobp)
 {
     gw_daemon *d = w->d;
     gw_config *cfg = d->cfg;
-    queue_job job;
-    memset(&job, 0, sizeof job);
-    long long lease = 30000;
-    for (int i = 0; i < d->nroutes; i++)
-        lease += d->routes[i].r.send_timeout_ms;
-    /* The lease covers a try on every route plus the time to record it. */
-    int rc = queue_begin_send(w->q, e, w->consumer, now_ms(), lease, &job);
-    if (rc == QUEUE_BEGIN_SKIP)
-        return;
-    if (rc == QUEUE_BEGIN_DEAD) {
-        gw_log(LOG_WARN, w->consumer, "entry %s malformed: dead-lettered", e->entry_id);
-        return;
-    }
-    if (rc < 0) {
-        gw_log(LOG_WARN, w->consumer, "begin %s: %s", e->msg_id, queue_errstr(w->q));
-        if (rc == QUEUE_ERR_CONN) {
-            queue_free(w->q);
-            w->q = NULL;
-            give_back(w, e);
-        }
-        return;
-    }
+    queue_job job = *jobp;        /* ours now: cleared at the end */
+    memset(jobp, 0, sizeof *jobp);
 
     char masked[PHONE_MAX];
     phone_mask(job.to, masked);
@@ -653,7 +719,7 @@ static void process_entry(gw_worker *w, const queue_entry *e)
         } else if (!rt) {
             break;
         } else {
-            if (atomic_load(&d->stop)) {
+            if (atomic_load(&d->stop) || atomic_load(&w->abandoned)) {
                 route_unpick(rt, probe);
                 o.kind = QUEUE_OUT_RETRY;
                 o.route = rt->r.name;
@@ -800,26 +866,102 @@ record:
      * survey answer is linked to the latest message sent to its number */
     o.note_to = job.to;
     o.note_keep_ms = SENT_NOTE_MS;
-    finish(w, e, job.id, &o);
-    if (is_mms == 1 && w->q && (o.kind == QUEUE_OUT_SENT || o.kind == QUEUE_OUT_DEAD)) {
-        pthread_rwlock_rdlock(&d->cat_lock);
-        bulletin_job_done(w->q, cfg, d->cat, &bj, &res, o.kind == QUEUE_OUT_DEAD);
-        pthread_rwlock_unlock(&d->cat_lock);
-    }
-    if (is_mms == 1)
+    /* Index the parts' references so status reports find the message
+     * (once its outcome is recorded). */
+    int dlr = 0;
+    if (o.kind == QUEUE_OUT_SENT && o.route && o.route[0] && res.refs[0])
+        for (int i = 0; i < d->nroutes; i++)
+            if (strcmp(d->routes[i].r.name, o.route) == 0) {
+                dlr = (d->routes[i].r.driver->caps & PROV_CAP_DLR) != 0;
+                break;
+            }
+    if (is_mms == 1) {
+        /* a bulletin issue's figures follow its record at once */
+        finish(w, e, job.id, &o);
+        if (w->q && (o.kind == QUEUE_OUT_SENT || o.kind == QUEUE_OUT_DEAD)) {
+            pthread_rwlock_rdlock(&d->cat_lock);
+            bulletin_job_done(w->q, cfg, d->cat, &bj, &res, o.kind == QUEUE_OUT_DEAD);
+            pthread_rwlock_unlock(&d->cat_lock);
+        }
         bulletin_job_clear(&bj);
-    free(pparams);
-    /* Index the parts' references so status reports find the message. */
-    if (o.kind == QUEUE_OUT_SENT && o.route && o.route[0] && res.refs[0] && w->q) {
-        gw_route_rt *sr = NULL;
-        for (int i = 0; i < d->nroutes && !sr; i++)
-            if (strcmp(d->routes[i].r.name, o.route) == 0)
-                sr = &d->routes[i];
-        if (sr && (sr->r.driver->caps & PROV_CAP_DLR) &&
-            queue_dlr_index(w->q, sr->r.name, job.to, res.refs, job.id, DLR_WINDOW_MS, now_ms()) != 0)
-            gw_log(LOG_WARN, sr->r.name, "indexing the references of %s: %s", job.id, queue_errstr(w->q));
+        if (dlr)
+            dlr_index(w, o.route, job.to, res.refs, job.id);
+    } else {
+        defer(w, e, job.id, &o, dlr);
     }
+    free(pparams);
     queue_job_clear(&job);
+}
+
+static long long mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* How many bulk entries the next window takes: as many as the worker's
+ * recent messages took gateway.send_window_ms (at least 1, at most max).
+ * With redis.wait_replicas, one: a failover that catches a window's record
+ * between the old primary and the new one leaves the whole window
+ * `sending` on the new one (held as uncertain), where one at a time it is
+ * one message a worker (tests/faults/sentinel_test.sh). */
+static int window_size(gw_worker *w, int max)
+{
+    long long win_us = w->d->cfg->send_window_ms * 1000;
+    if (win_us <= 0 || w->msg_us <= 0 || w->d->cfg->queue.wait_replicas > 0)
+        return 1;
+    double k = (double)win_us / w->msg_us;
+    return k >= max ? max : k < 1 ? 1 : (int)k;
+}
+
+/* Begins e[0..k) in one round trip, sends them one by one, records their
+ * outcomes in one more. k is 1 for urgent entries. */
+static void run_window(gw_worker *w, const queue_entry *e, int k)
+{
+    gw_daemon *d = w->d;
+    long long lease = 30000;
+    for (int i = 0; i < d->nroutes; i++)
+        lease += d->routes[i].r.send_timeout_ms;
+    /* The lease covers a try on every route plus the time to record it;
+     * a window's later messages (sent quickly, or the window would be
+     * smaller) get a second more each. */
+    lease += (long long)(k - 1) * 1000;
+    int rc = queue_begin_many(w->q, e, (size_t)k, w->consumer, now_ms(), lease, w->jobs, w->rcs);
+    if (rc) {
+        gw_log(LOG_WARN, w->consumer, "begin %s%s: %s", e[0].msg_id, k > 1 ? " and others" : "",
+               queue_errstr(w->q));
+        if (rc == QUEUE_ERR_CONN) {
+            queue_free(w->q);
+            w->q = NULL;
+            for (int i = 0; i < k; i++)
+                give_back(w, &e[i]);
+        }
+        return;
+    }
+    for (int i = 0; i < k; i++) {
+        if (w->rcs[i] == QUEUE_BEGIN_SKIP)
+            continue;
+        if (w->rcs[i] == QUEUE_BEGIN_DEAD) {
+            gw_log(LOG_WARN, w->consumer, "entry %s malformed: dead-lettered", e[i].entry_id);
+            continue;
+        }
+        if (w->rcs[i] != QUEUE_BEGIN_SEND) {
+            gw_log(LOG_WARN, w->consumer, "begin %s: %s", e[i].msg_id, queue_errstr(w->q));
+            continue;
+        }
+        if (!w->q && !(w->q = connect_retry(d, w->consumer))) {
+            /* stopping: left `sending`, for the lane policy of the reclaimer */
+            queue_job_clear(&w->jobs[i]);
+            continue;
+        }
+        long long t0 = mono_us();
+        process_begun(w, &e[i], &w->jobs[i]);
+        double took = (double)(mono_us() - t0);
+        w->msg_us = w->msg_us <= 0 ? took : 0.8 * w->msg_us + 0.2 * took;
+        atomic_store(&w->progress_ms, mono_ms());
+    }
+    flush(w);
 }
 
 static void *worker_main(void *arg)
@@ -829,9 +971,16 @@ static void *worker_main(void *arg)
     int batch = d->cfg->batch;
     queue_entry *buf = calloc((size_t)batch * 2, sizeof *buf);
     queue_entry *urgent = buf + batch;
+    w->jobs = calloc((size_t)batch, sizeof *w->jobs);
+    w->rcs = calloc((size_t)batch, sizeof *w->rcs);
+    w->pend = calloc((size_t)batch, sizeof *w->pend);
+    w->fins = calloc((size_t)batch, sizeof *w->fins);
     long long conn_delay = 100;
+    int ok = buf && w->jobs && w->rcs && w->pend && w->fins;
+    if (!ok)
+        gw_log(LOG_ERROR, w->consumer, "out of memory: worker not started");
 
-    while (buf && !atomic_load(&d->stop) && !atomic_load(&w->abandoned)) {
+    while (ok && !atomic_load(&d->stop) && !atomic_load(&w->abandoned)) {
         atomic_store(&w->progress_ms, mono_ms());
         if (!w->q && !(w->q = connect_retry(d, w->consumer)))
             break;
@@ -848,7 +997,7 @@ static void *worker_main(void *arg)
         }
         conn_delay = 100;
         long long last_urgent = mono_ms();
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n;) {
             if (atomic_load(&d->stop) || !w->q) {
                 if (w->q)
                     queue_release(w->q, buf + i, (size_t)(n - i), now_ms());
@@ -860,23 +1009,39 @@ static void *worker_main(void *arg)
                 if (queue_read_lane(w->q, LANE_URGENT, w->consumer, batch, 0, urgent, &nu) == 0)
                     for (int j = 0; j < nu; j++) {
                         if (w->q)
-                            process_entry(w, &urgent[j]);
+                            run_window(w, &urgent[j], 1);
                     }
                 last_urgent = mono_ms();
                 if (!w->q)
                     continue;
             }
-            process_entry(w, &buf[i]);
+            /* urgent: one at a time; bulk: a window of the same lane */
+            int k = 1;
+            if (buf[i].lane == LANE_BULK) {
+                int max = window_size(w, n - i);
+                while (k < max && buf[i + k].lane == LANE_BULK)
+                    k++;
+            }
+            run_window(w, buf + i, k);
+            i += k;
             atomic_store(&w->progress_ms, mono_ms());
             if (atomic_load(&w->abandoned)) {
                 /* replaced while inside a send: what is left goes back */
-                if (w->q && i + 1 < n)
-                    queue_release(w->q, buf + i + 1, (size_t)(n - i - 1), now_ms());
+                if (w->q && i < n)
+                    queue_release(w->q, buf + i, (size_t)(n - i), now_ms());
                 break;
             }
         }
     }
     free(buf);
+    free(w->jobs);
+    free(w->rcs);
+    free(w->pend);
+    free(w->fins);
+    w->jobs = NULL;
+    w->rcs = NULL;
+    w->pend = NULL;
+    w->fins = NULL;
     atomic_store(&w->done, 1);
     return NULL;
 }
