@@ -46,6 +46,8 @@ BENCH_BIN  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/fuzz/%)
 FUZZ_SECONDS ?= 60
+# the builds of `make test` use every core
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BIN   := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tools/%)
 
@@ -98,11 +100,11 @@ run: deps
 # Tests build into build/san with both sanitizers, so a plain `make` build
 # is never mixed with instrumented objects.
 test: deps
-	@$(MAKE) --no-print-directory $(BUILD)/herald
-	@$(MAKE) --no-print-directory SANITIZER=1 BUILD=build/san build/san/herald \
+	@$(MAKE) --no-print-directory -j$(JOBS) $(BUILD)/herald
+	@$(MAKE) --no-print-directory -j$(JOBS) SANITIZER=1 BUILD=build/san build/san/herald \
 	    $(UNIT_BIN:$(BUILD)/%=build/san/%) $(EMU_BIN:$(BUILD)/%=build/san/%) \
 	    $(TOOL_BIN:$(BUILD)/%=build/san/%)
-	@$(MAKE) --no-print-directory FUZZER=1 BUILD=build/fuzz $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory -j$(JOBS) FUZZER=1 BUILD=build/fuzz $(FUZZ_BIN)
 	@./tests/run.sh build/san
 
 unit: deps
