@@ -63,7 +63,7 @@ routes = (
     tencent = { secret_id = "AKIDtest"; secret_key = "$tckey"; sdk_app_id = "1400000000";
                 sign_name = "某市人民检察院"; endpoint = "$E/tencent/"; }; },
   { name = "mdm"; driver = "http"; pool = "modems"; families = [ "case_stage" ];
-    breaker_failures = 2; breaker_probe_ms = 1500;
+    breaker_failures = 2; breaker_probe_ms = 6000;
     http = { url = "$E/http2/send"; encoding = "form"; headers = [ "Authorization: Bearer s3cret" ];
              params = [ "to={{to}}", "text={{text}}", "ref={{id}}" ];
              success_match = "\"result\":0"; id_json = "data.msgid"; error_json = "result";
@@ -235,7 +235,8 @@ wait_until 5 sh -c "$HERALD -c '$C' routes | jget .g1/mdm.breaker | grep -qx ope
 H routes | jget .g1/mdm.error_rate | grep -q '^0\.\|^1' || fail "routes: error rate"
 expect_eq "$(H routes | jget .g1/mdm.stale)" false "routes: a running gateway's entry is fresh"
 ctl "target=http2&mode=ok"
-sleep 1.6
+sleep 6.1   # breaker_probe_ms: the breaker stays open (and shown open) this long,
+            # which the three messages and the routes check above must fit in
 pr=$(stage 13800000030 复核)
 wait_until 15 status_is "$pr" sent || fail "probe message not sent"
 expect_eq "$(rec "$pr" | jget .provider)" http2 "the probe goes to the recovered pool"
