@@ -36,7 +36,7 @@ static const char file1[] =
     "  <h2>今日概况 <small id=\"updated\"></small></h2>\n"
     "  <div class=\"grid\">\n"
     "    <div><h3>各类短信（今日 <span id=\"today-day\"></span>）</h3><div id=\"families-chart\" class=\"chart\"></div><table id=\"families\" class=\"figures\"></table>\n"
-    "      <p class=\"hint\">自当日零时起（网关所设时区）。等待中的短信按通道统计，见右侧“队列”：紧急通道一般为权利告知和案件进度，批量通道为评议和公告。</p></div>\n"
+    "      <p class=\"hint\">受理至死信为自当日零时起的数量（网关所设时区）；等待（在通道中尚未发送）和定时（定时发送或重试等待）为当前数量。紧急通道一般为权利告知和案件进度，批量通道为评议和公告。</p></div>\n"
     "    <div><h3>队列</h3><table id=\"lanes\" class=\"figures\"></table><div id=\"lanes-chart\" class=\"chart\"></div></div>\n"
     "  </div>\n"
     "  <h3>线路</h3><div class=\"scroll\"><table id=\"routes\" class=\"list\"></table></div>\n"
