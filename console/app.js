@@ -33,6 +33,25 @@ function svg(tag, attrs, text) {
 
 function status(msg) { $("status").textContent = msg; }
 
+/* A number as phone_mask() shows it (138****5678): the API masks for a
+ * read token, but an admin or contacts token gets whole numbers, and the
+ * page shows none. Text already masked is left as it is. */
+function mask(p) {
+  let n = String(p || "").replace(/[ -]/g, "");
+  if (!n || n.includes("*")) return String(p || "");
+  if (n.startsWith("+86")) n = n.slice(3); else if (n.startsWith("+")) n = n.slice(1);
+  return n.length < 8 ? "****" : `${n.slice(0, 3)}****${n.slice(-4)}`;
+}
+
+/* Seconds between refreshes: 15, or ?refresh=N in the page's address
+ * (kept in sessionStorage for the tab), bounded to 2..300. */
+function refreshSeconds() {
+  const q = new URLSearchParams(location.search).get("refresh");
+  if (q !== null) sessionStorage.setItem("herald.refresh", q);
+  const n = parseInt(sessionStorage.getItem("herald.refresh") || "15", 10);
+  return Math.min(300, Math.max(2, Number.isFinite(n) ? n : 15));
+}
+
 function fmtTime(ms) {
   if (!ms) return "";
   const d = new Date(ms), p = (n, w) => String(n).padStart(w || 2, "0");
@@ -119,7 +138,7 @@ async function signIn(token) {
   loadDead();
   loadBulletins();
   clearInterval(timer);
-  timer = setInterval(refresh, 15000);
+  timer = setInterval(refresh, refreshSeconds() * 1000);
   status("已登录");
 }
 
@@ -131,11 +150,21 @@ function showSignIn(msg) {
   $("signin-error").textContent = msg || "";
 }
 
+let refreshing = false;
+
+/* Every refreshSeconds() while the tab is visible (a hidden tab polls
+ * nothing); one refresh at a time. */
 async function refresh() {
-  const r = await api("/v1/console/summary");
-  if (r.status === 401 || r.status === 403) { showSignIn(errText(r)); return; }
-  if (r.status === 200) renderToday(r.body); else status(errText(r));
-  loadSurvey();   /* the survey's figures and replies refresh with the rest */
+  if (refreshing || document.visibilityState === "hidden") return;
+  refreshing = true;
+  try {
+    const r = await api("/v1/console/summary");
+    if (r.status === 401 || r.status === 403) { showSignIn(errText(r)); return; }
+    if (r.status === 200) renderToday(r.body); else status(errText(r));
+    await Promise.all([loadSurvey(), loadBulletins()]);   /* the survey and bulletins refresh with the rest */
+  } finally {
+    refreshing = false;
+  }
 }
 
 /* ---- today ---------------------------------------------------------- */
@@ -155,14 +184,24 @@ function renderToday(d) {
     const i = k.lastIndexOf(":"), fam = k.slice(0, i), ev = k.slice(i + 1);
     if (fig[fam] && ev in fig[fam]) fig[fam][ev] += v;
   }
+  /* what waits now (not today's events): a scan of the lanes and the
+   * schedule, exact unless they hold more than it reads (waiting_scan) */
+  const st = d.stats || {}, scan = st.waiting_scan || { exact: true };
+  const waitBy = st.waiting_by_family || {}, schedBy = st.scheduled_by_family || {};
+  const partial = (n) => scan.exact ? String(n ?? 0) : `≥${n ?? 0}`;
+  const partTitle = scan.exact ? "" : `队列较长，只统计了各通道最早的 ${scan.limit} 条（另有 ${scan.unscanned} 条未统计）`;
   const t = $("families");
-  t.replaceChildren(el("tr", {}, el("th", {}, "类别"), ...events.map((e) => el("th", { class: "num" }, names[e]))));
+  t.replaceChildren(el("tr", {}, el("th", {}, "类别"), ...events.map((e) => el("th", { class: "num" }, names[e])),
+                       el("th", { class: "num", title: "在通道中等待发送的短信（当前）" }, "等待"),
+                       el("th", { class: "num", title: "定时发送或重试等待中的短信（当前）" }, "定时")));
   for (const f of d.families)
     t.append(el("tr", { "data-family": f }, el("td", {}, FAMILY[f] || f),
-                ...events.map((e) => el("td", { class: "num", "data-event": e }, fig[f][e]))));
+                ...events.map((e) => el("td", { class: "num", "data-event": e }, fig[f][e])),
+                el("td", { class: "num", "data-event": "waiting", title: partTitle }, partial(waitBy[f])),
+                el("td", { class: "num", "data-event": "scheduled", title: partTitle }, partial(schedBy[f]))));
   $("families-chart").replaceChildren(barChart(
-    d.families.map((f) => ({ label: FAMILY[f] || f, values: events.map((e) => fig[f][e]) })),
-    events.map((e) => ({ name: names[e], color: colors[e] })), "今日各类短信数量"));
+    d.families.map((f) => ({ label: FAMILY[f] || f, values: events.map((e) => fig[f][e]).concat([waitBy[f] || 0]) })),
+    events.map((e) => ({ name: names[e], color: colors[e] })).concat([{ name: "等待", color: "#5b6775" }]), "今日各类短信数量"));
 
   const lanes = (d.stats && d.stats.lanes) || {};
   const lt = $("lanes");
@@ -204,50 +243,114 @@ function renderToday(d) {
 
 /* ---- the month's survey -------------------------------------------- */
 
+const RSTATUS = { parsed: "已识别", partial: "部分识别", unparsed: "未识别", optout: "退订", ack: "已确认" };
+const pct = (r) => ((r || 0) * 100).toFixed(1) + "%";
+
+/* One aspect's ratings as bars, one per label; each bar carries its label
+ * and count (data-label, data-count) and says them in its title. */
+function aspectChart(a, labels) {
+  const W = 260, H = 150, L = 28, B = 34, T = 10, counts = a.counts || [];
+  const max = 4 * Math.ceil(Math.max(4, ...counts) / 4);
+  const s = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": a.name });
+  s.append(svg("title", {}, `${a.name}：${labels.map((l, i) => `${l} ${counts[i] || 0}`).join("，")}`));
+  for (let i = 0; i <= 4; i++) {
+    const y = T + (H - T - B) * (1 - i / 4);
+    s.append(svg("line", { x1: L, x2: W - 4, y1: y, y2: y, stroke: "#e3e7ec" }));
+    s.append(svg("text", { x: L - 4, y: y + 4, "text-anchor": "end", "font-size": 10, fill: "#5b6775" },
+                 String(Math.round(max * i / 4))));
+  }
+  const palette = ["#1f7a3a", "#5aa36b", "#b8b8b8", "#b86e00", "#b3261e", "#6b4fa0"];
+  const bw = (W - L - 8) / Math.max(1, labels.length);
+  labels.forEach((l, i) => {
+    const v = counts[i] || 0, h = (H - T - B) * v / max, x = L + i * bw + 4;
+    const r = svg("rect", { x, y: H - B - h, width: bw - 8, height: h, fill: palette[i % palette.length],
+                            "data-label": l, "data-count": v });
+    r.append(svg("title", {}, `${a.name} ${l}: ${v}`));
+    s.append(r);
+    s.append(svg("text", { x: x + (bw - 8) / 2, y: H - B - h - 3, "text-anchor": "middle", "font-size": 10, fill: "#1d2733" }, String(v)));
+    s.append(svg("text", { x: x + (bw - 8) / 2, y: H - B + 14, "text-anchor": "middle", "font-size": 11, fill: "#1d2733" }, l));
+  });
+  return s;
+}
+
+/* by_department / by_prosecutor: {name: {surveys, sent, delivered, replied,
+ * response_rate, aspects}} as a table, one row per name (data-name). */
+function groupTable(id, title, g, aspects) {
+  const t = el("table", { class: "list", id },
+               el("tr", {}, el("th", {}, title), ...["发出", "送达", "回复", "回复率"].map((h) => el("th", { class: "num" }, h)),
+                  ...aspects.map((a) => el("th", { class: "num" }, `${a.name}满意率`))));
+  for (const [name, x] of Object.entries(g || {}).sort((p, q) => p[0].localeCompare(q[0], "zh")))
+    t.append(el("tr", { "data-name": name }, el("td", {}, name),
+                el("td", { class: "num", "data-k": "sent" }, x.sent ?? 0),
+                el("td", { class: "num", "data-k": "delivered" }, x.delivered ?? 0),
+                el("td", { class: "num", "data-k": "replied" }, x.replied ?? 0),
+                el("td", { class: "num", "data-k": "response_rate" }, pct(x.response_rate)),
+                ...(x.aspects || []).map((a) => el("td", { class: "num", "data-aspect": a.key },
+                                                   a.answered ? pct(a.satisfaction_rate) : "—"))));
+  return el("div", { class: "scroll" }, t);
+}
+
+/* GET /v1/surveys/{period}/report (gateway/survey_report.c): the figures,
+ * a chart per aspect, by department and by prosecutor, the suggestions and
+ * unparsed replies newest first. Redrawn on each refresh. */
 async function loadSurvey() {
   const box = $("survey-body"), period = $("period").value;
   const r = await api(`/v1/surveys/${encodeURIComponent(period)}/report`);
   if (r.status === 404 && !(r.body && r.body.error && /period|survey|report/.test(r.body.error.field || "")))
     return notAvailable(box, "评议报告");
   if (r.status !== 200) { box.replaceChildren(el("p", { class: "error" }, errText(r))); return; }
-  const rep = r.body, tot = rep.total || {};
-  box.replaceChildren(el("dl", { class: "kv" },
-    el("dt", {}, "发出"), el("dd", {}, tot.sent ?? 0), el("dt", {}, "送达"), el("dd", {}, tot.delivered ?? 0),
-    el("dt", {}, "回复"), el("dd", {}, tot.replied ?? 0),
-    el("dt", {}, "回复率"), el("dd", {}, ((tot.response_rate || 0) * 100).toFixed(1) + "%")));
-  const labels = rep.labels || [];
-  const palette = ["#1f7a3a", "#5aa36b", "#b8b8b8", "#b86e00", "#b3261e", "#6b4fa0"];
-  if ((tot.aspects || []).length)
-    box.append(el("div", { class: "chart" }, barChart(tot.aspects.map((a) => ({ label: a.name, values: a.counts })),
-                  labels.map((l, i) => ({ name: l, color: palette[i % palette.length] })), "各项评价")));
-  for (const [key, title] of [["by_department", "按部门"], ["by_prosecutor", "按承办检察官"]]) {
-    const g = rep[key];
-    if (!g) continue;
-    const rows = Array.isArray(g) ? g : Object.entries(g).map(([name, v]) => Object.assign({ name }, v));
-    const t = el("table", { class: "list" }, el("tr", {}, el("th", {}, title), el("th", { class: "num" }, "发出"),
-                 el("th", { class: "num" }, "回复"), el("th", { class: "num" }, "回复率")));
-    for (const x of rows)
-      t.append(el("tr", {}, el("td", {}, x.name || x.department || x.prosecutor || ""), el("td", { class: "num" }, x.sent ?? 0),
-                  el("td", { class: "num" }, x.replied ?? 0), el("td", { class: "num" }, ((x.response_rate || 0) * 100).toFixed(1) + "%")));
-    box.append(el("h3", {}, title), el("div", { class: "scroll" }, t));
-  }
-  const sugg = (rep.suggestions || []).concat(rep.unparsed || []).sort((a, b) => b.at - a.at);
-  const ul = el("ul", { class: "timeline" });
-  for (const s of sugg) ul.append(el("li", {}, el("time", {}, fmtTime(s.at)), `${s.phone} ${s.case_no || ""}：`, s.text));
-  box.append(el("h3", {}, "意见建议与未识别回复"), sugg.length ? ul : el("p", { class: "na" }, "暂无"));
-  box.append(el("p", {}, el("button", { type: "button", onclick: () => window.print() }, "打印报告")));
-  loadReplies();
+  const rep = r.body, tot = rep.total || {}, labels = rep.labels || [], aspects = tot.aspects || [];
+  const kv = (k, name, v) => [el("dt", {}, name), el("dd", { "data-k": k }, v)];
+  const head = el("p", { class: "hint", id: "survey-title" },
+                  `${rep.period_label || rep.period}（${rep.period}），批次状态：${rep.run_state || ""}；生成于 ${fmtTime(rep.generated_at)}`);
+  const dl = el("dl", { class: "kv", id: "survey-total" },
+    ...kv("sent", "发出", tot.sent ?? 0), ...kv("delivered", "送达", tot.delivered ?? 0),
+    ...kv("replied", "回复", tot.replied ?? 0), ...kv("response_rate", "回复率", pct(tot.response_rate)));
+  const charts = el("div", { class: "aspects", id: "survey-aspects" });
+  for (const a of aspects)
+    charts.append(el("figure", { class: "aspect", "data-aspect": a.key }, aspectChart(a, labels),
+                     el("figcaption", {}, `${a.name}：${a.answered ?? 0} 人评价，满意率 ${pct(a.satisfaction_rate)}`)));
+  const items = (rep.suggestions || []).map((x) => Object.assign({ kind2: "suggestion" }, x))
+    .concat((rep.unparsed || []).map((x) => Object.assign({ kind2: "unparsed" }, x)))
+    .sort((a, b) => (b.at || 0) - (a.at || 0));
+  const ul = el("ul", { class: "timeline", id: "survey-suggestions" });
+  for (const x of items)
+    ul.append(el("li", { "data-kind": x.kind2, class: "st-" + x.kind2 }, el("time", {}, fmtTime(x.at)),
+                 el("strong", {}, x.kind2 === "unparsed" ? "未识别" : "意见建议"), " ",
+                 `${mask(x.phone)} ${x.case_no || ""}${x.department ? " · " + x.department : ""}${x.prosecutor ? " · " + x.prosecutor : ""}：`,
+                 el("span", { class: "text" }, x.text || "")));
+  box.replaceChildren(head, dl, el("h3", {}, "各项评价"), charts,
+    el("h3", {}, "按部门"), groupTable("survey-by-department", "部门", rep.by_department, aspects),
+    el("h3", {}, "按承办检察官"), groupTable("survey-by-prosecutor", "承办检察官", rep.by_prosecutor, aspects),
+    el("h3", {}, "意见建议与未识别回复"), items.length ? ul : el("p", { class: "na", id: "survey-suggestions" }, "暂无"),
+    el("p", { class: "actions" }, el("button", { type: "button", id: "survey-print", onclick: printSurvey }, "打印报告")));
+  await loadReplies();
 }
 
+/* The printable report: the print stylesheet (app.css, body.print-survey)
+ * keeps the survey's figures, charts and lists and hides the rest. */
+function printSurvey() {
+  document.body.classList.add("print-survey");
+  window.addEventListener("afterprint", () => document.body.classList.remove("print-survey"), { once: true });
+  window.print();
+}
+
+/* The latest replies of the period (GET /v1/replies, oldest first, at
+ * most 1000), newest 50 first. */
 async function loadReplies() {
   const box = $("replies-body");
-  const r = await api(`/v1/replies?period=${encodeURIComponent($("period").value)}`);
+  const r = await api(`/v1/replies?period=${encodeURIComponent($("period").value)}&limit=1000`);
   if (r.status === 404) return notAvailable(box, "回复列表");
   if (r.status !== 200) { box.replaceChildren(el("p", { class: "error" }, errText(r))); return; }
-  const items = (r.body.replies || r.body.items || []).slice().sort((a, b) => (b.at || 0) - (a.at || 0));
-  const ul = el("ul", { class: "timeline" });
-  for (const x of items)
-    ul.append(el("li", {}, el("time", {}, fmtTime(x.at || x.received)), `${x.phone || x.from || ""} ${x.case_no || ""}：`, x.text || ""));
+  const items = (r.body.replies || []).slice().sort((a, b) => (b.at || 0) - (a.at || 0)).slice(0, 50);
+  const ul = el("ul", { class: "timeline", id: "replies-list" });
+  for (const x of items) {
+    const ratings = (x.ratings || []).some((v) => v > 0) ? `评分 ${x.ratings.join("/")}` : "";
+    ul.append(el("li", { "data-status": x.status || "" }, el("time", {}, fmtTime(x.at)),
+                 el("strong", {}, RSTATUS[x.status] || x.status || ""), " ",
+                 `${mask(x.phone)} ${x.case_no || ""}${x.department ? " · " + x.department : ""}：`,
+                 [ratings, x.suggestion || ""].filter((v) => v).join("；")));
+  }
   box.replaceChildren(items.length ? ul : el("p", { class: "na" }, "暂无回复"));
 }
 
@@ -260,7 +363,7 @@ function story(m) {
   const kv = el("dl", { class: "kv", id: "story-record" });
   const dlr = [...(m.dlr || "")].map((c, i) => `第${i + 1}段${DLR[c] || c}`).join("，");
   const fields = [["编号", m.id], ["状态", STATUS[m.status] || m.status], ["类别", FAMILY[m.family] || m.family],
-                  ["模板", m.template], ["号码", m.to], ["案号", (m.vars && m.vars.case_no) || ""],
+                  ["模板", m.template], ["号码", mask(m.to)], ["案号", (m.vars && m.vars.case_no) || ""],
                   ["幂等键", m.key], ["尝试次数", m.attempts], ["线路", m.route], ["分段引用", m.refs],
                   ["状态报告", dlr], ["条数", m.parts], ["最近错误", m.error], ["创建", fmtTime(m.created)]];
   for (const [k, v] of fields) if (v !== undefined && v !== "") kv.append(el("dt", {}, k), el("dd", {}, v));
@@ -286,7 +389,7 @@ function caseList(q, list) {
     t.append(el("tr", { "data-id": m.id },
                 el("td", {}, el("a", { href: "#story", onclick: () => openOne(m.id) }, m.id)),
                 el("td", {}, fmtTime(m.created)), el("td", {}, FAMILY[m.family] || m.family),
-                el("td", {}, m.template), el("td", {}, STATUS[m.status] || m.status), el("td", {}, m.to)));
+                el("td", {}, m.template), el("td", {}, STATUS[m.status] || m.status), el("td", {}, mask(m.to))));
   return [el("h3", { id: "case-title" }, `案号 ${q}：${list.length} 条短信`), el("div", { class: "scroll" }, t),
           el("div", { id: "case-story" })];
 }
@@ -349,17 +452,23 @@ async function requeue(ids) {
 
 /* ---- bulletins -------------------------------------------------------- */
 
+/* GET /v1/bulletins: the issues, newest first, with their figures. */
 async function loadBulletins() {
   const box = $("bulletins-body");
-  const r = await api("/v1/bulletins");
+  const r = await api("/v1/bulletins?max=20");
   if (r.status === 404 || r.status === 405) return notAvailable(box, "公告列表");
   if (r.status !== 200) { box.replaceChildren(el("p", { class: "error" }, errText(r))); return; }
-  const items = r.body.bulletins || r.body.issues || [];
-  const t = el("table", { class: "list" }, el("tr", {}, ...["期号", "标题", "状态", "收件人", "已发送", "失败"].map((h) => el("th", {}, h))));
+  const items = r.body.bulletins || [];
+  const cols = [["recipients", "收件人"], ["mms_sent", "彩信已发"], ["mms_retrieved", "彩信已读取"], ["failed", "失败"],
+                ["sms_fallback", "短信补发"], ["sms_only", "仅短信"], ["skipped_optout", "已退订"]];
+  const t = el("table", { class: "list", id: "bulletins-table" },
+               el("tr", {}, ...["刊名", "期号", "主题", "时间"].map((h) => el("th", {}, h)),
+                  ...cols.map(([, h]) => el("th", { class: "num" }, h))));
   for (const b of items)
-    t.append(el("tr", {}, el("td", {}, b.id || b.issue || ""), el("td", {}, b.title || ""), el("td", {}, b.state || b.status || ""),
-                el("td", { class: "num" }, b.recipients ?? b.total ?? ""), el("td", { class: "num" }, b.sent ?? ""),
-                el("td", { class: "num" }, b.failed ?? "")));
+    t.append(el("tr", { "data-title": b.title || "", "data-issue": b.issue ?? "" },
+                el("td", {}, b.title || ""), el("td", { class: "num" }, b.issue ?? ""), el("td", {}, b.subject || ""),
+                el("td", {}, fmtTime(b.send_at > b.created ? b.send_at : b.created)),
+                ...cols.map(([k]) => el("td", { class: "num", "data-k": k }, b[k] ?? 0))));
   box.replaceChildren(items.length ? el("div", { class: "scroll" }, t) : el("p", { class: "na" }, "暂无公告"));
 }
 
@@ -368,7 +477,7 @@ async function loadBulletins() {
 document.addEventListener("DOMContentLoaded", () => {
   const now = new Date();
   $("period").value = `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}`;
-  $("period").addEventListener("change", loadSurvey);
+  $("period").addEventListener("change", () => loadSurvey());
   $("signin-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("token").value.trim()); $("token").value = ""; });
   $("signout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showSignIn("已退出"); });
   $("story-form").addEventListener("submit", (e) => { e.preventDefault(); lookup($("story-q").value); });

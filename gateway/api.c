@@ -2122,6 +2122,29 @@ static void h_bulletin_stats(api_req *r)
         answer_json(r, 200, j);
 }
 
+/* GET /v1/bulletins[?max=N]: the issues sent, newest first, with their
+ * figures (queue_bulletin_list); max 1 to 200, 50 when absent. */
+static void h_list_bulletins(api_req *r)
+{
+    const char *m = query(r, "max");
+    char *end = NULL;
+    long max = m ? strtol(m, &end, 10) : 50;
+    if (m && (!*m || *end || max < 1 || max > 200)) {
+        api_error(r, 400, "bad_request", "max", "max '%s' is not a number from 1 to 200", m);
+        return;
+    }
+    if (!req_queue(r))
+        return;
+    json_t *list = NULL;
+    int rc = queue_bulletin_list(r->q, (int)max, &list);
+    if (rc < 0) {
+        queue_failed(r, rc);
+        return;
+    }
+    snprintf(r->note, sizeof r->note, "bulletins: %zu", json_array_size(list));
+    answer_json(r, 200, json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(list), "bulletins", list));
+}
+
 /* Standard base64 (RFC 4648, padding optional, no line breaks) -> bytes;
  * malloc'd, NULL when it is not base64. */
 unsigned char *api_b64_decode(const char *in, size_t *outlen)
@@ -2305,6 +2328,7 @@ static const route_def routes[] = {
     { "POST", "/v1/optouts", h_post_optout, API_SCOPE_CONTACTS, 1 },
     { "DELETE", "/v1/optouts/{phone}", h_delete_optout, API_SCOPE_CONTACTS, 0 },
     { "POST", "/v1/bulletins", h_post_bulletin, API_SCOPE_BULLETIN, 1 },
+    { "GET", "/v1/bulletins", h_list_bulletins, API_SCOPE_BULLETIN | API_SCOPE_READ, 0 },
     { "GET", "/v1/bulletins/{title}/{issue}", h_bulletin_stats, API_SCOPE_BULLETIN | API_SCOPE_READ, 0 },
     { "GET", "/v1/lists/{list}", h_get_list, API_SCOPE_BULLETIN, 0 },
     { "POST", "/v1/lists/{list}/members", h_post_members, API_SCOPE_BULLETIN, 1 },

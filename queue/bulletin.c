@@ -243,8 +243,9 @@ int queue_bulletin_last_issue(queue *q, const char *title, long long *issue)
 
 int queue_bulletin_create(queue *q, const queue_bulletin_new *b)
 {
-    /* KEYS: 1 issue, 2 content. ARGV: title, issue, subject, type, content,
-     * parts, recipients, sms_only, skipped_optout, send_at, now. */
+    /* KEYS: 1 issue, 2 content, 3 the index of issues. ARGV: title, issue,
+     * subject, type, content, parts, recipients, sms_only, skipped_optout,
+     * send_at, now. */
     static const char lua[] =
         "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
         "redis.call('HSET', KEYS[1], 'title', ARGV[1], 'issue', ARGV[2], 'subject', ARGV[3],\n"
@@ -253,6 +254,7 @@ int queue_bulletin_create(queue *q, const queue_bulletin_new *b)
         "  'send_at', ARGV[10], 'created', ARGV[11], 'mms_sent', '0', 'mms_retrieved', '0',\n"
         "  'failed', '0', 'sms_fallback', '0')\n"
         "redis.call('SET', KEYS[2], ARGV[5])\n"
+        "redis.call('ZADD', KEYS[3], ARGV[11], ARGV[1] .. '\\t' .. ARGV[2])\n"
         "return 1\n";
     queue_internal_clearerr(q);
     int rc = 0;
@@ -277,9 +279,10 @@ int queue_bulletin_create(queue *q, const queue_bulletin_new *b)
     for (size_t i = 0; i < b->nrcpt; i++)
         nsms += b->rcpt[i].sms_only;
     args a = { 0 };
-    a_str(&a, "EVAL"); a_str(&a, lua); a_str(&a, "2");
+    a_str(&a, "EVAL"); a_str(&a, lua); a_str(&a, "3");
     a_own(&a, bkey(q, "bissue:", b->title, b->issue));
     a_own(&a, bkey(q, "bcontent:", b->title, b->issue));
+    a_own(&a, bkey(q, "bissues", NULL, 0));
     a_str(&a, b->title); a_ll(&a, b->issue); a_str(&a, b->subject); a_str(&a, b->content_type);
     a_bin(&a, b->content, b->content_len);
     a_str(&a, b->parts_json ? b->parts_json : "[]");
@@ -458,6 +461,27 @@ static int is_counter(const char *f)
     return 0;
 }
 
+/* An issue record (HGETALL's field, value, ...) as JSON: counters as
+ * numbers, parts as an array, the rest as strings. */
+static json_t *issue_json(const redisReply *r)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+        if (!f || !v)
+            continue;
+        if (strcmp(f, "parts") == 0) {
+            json_t *p = json_loads(v, 0, NULL);
+            json_object_set_new(o, f, p ? p : json_array());
+        } else if (is_counter(f)) {
+            json_object_set_new(o, f, json_integer(strtoll(v, NULL, 10)));
+        } else {
+            json_object_set_new(o, f, json_string(v));
+        }
+    }
+    return o;
+}
+
 int queue_bulletin_stats(queue *q, const char *title, long long issue, json_t **out)
 {
     queue_internal_clearerr(q);
@@ -475,20 +499,7 @@ int queue_bulletin_stats(queue *q, const char *title, long long issue, json_t **
         queue_internal_seterr(q, "no such issue");
         return QUEUE_ERR_NOTFOUND;
     }
-    json_t *o = json_object();
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
-        if (!f || !v)
-            continue;
-        if (strcmp(f, "parts") == 0) {
-            json_t *p = json_loads(v, 0, NULL);
-            json_object_set_new(o, f, p ? p : json_array());
-        } else if (is_counter(f)) {
-            json_object_set_new(o, f, json_integer(strtoll(v, NULL, 10)));
-        } else {
-            json_object_set_new(o, f, json_string(v));
-        }
-    }
+    json_t *o = issue_json(r);
     freeReplyObject(r);
     a_str(&a, "HVALS");
     a_own(&a, bkey(q, "brcpt:", title, issue));
@@ -507,5 +518,57 @@ int queue_bulletin_stats(queue *q, const char *title, long long issue, json_t **
     freeReplyObject(r);
     json_object_set_new(o, "statuses", st);
     *out = o;
+    return 0;
+}
+
+int queue_bulletin_list(queue *q, int max, json_t **out)
+{
+    queue_internal_clearerr(q);
+    *out = NULL;
+    if (max < 1)
+        max = 1;
+    args a = { 0 };
+    a_str(&a, "ZREVRANGE");
+    a_own(&a, bkey(q, "bissues", NULL, 0));
+    a_str(&a, "0");
+    a_ll(&a, (long long)max - 1);
+    int rc;
+    redisReply *idx = a_run(q, &a, "reading the index of issues", &rc);
+    a_free(&a);
+    if (!idx)
+        return rc;
+    json_t *list = json_array();
+    /* one HGETALL per issue: at most max (bounded by the caller) */
+    for (size_t i = 0; idx->type == REDIS_REPLY_ARRAY && i < idx->elements && rc == 0; i++) {
+        const char *m = idx->element[i]->str;
+        const char *tab = m ? strrchr(m, '\t') : NULL;
+        if (!tab)
+            continue;
+        char *title = strndup(m, (size_t)(tab - m));
+        long long issue = strtoll(tab + 1, NULL, 10);
+        if (!title) {
+            queue_internal_seterr(q, "out of memory");
+            rc = QUEUE_ERR_PROTO;
+            break;
+        }
+        a_str(&a, "HGETALL");
+        a_own(&a, bkey(q, "bissue:", title, issue));
+        redisReply *r = a_run(q, &a, "reading an issue", &rc);
+        a_free(&a);
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements > 0) {
+            json_t *o = issue_json(r);
+            json_object_del(o, "parts");       /* the listing: figures, not the content's layout */
+            json_array_append_new(list, o);
+        }                                     /* an issue deleted by hand: left out */
+        if (r)
+            freeReplyObject(r);
+        free(title);
+    }
+    freeReplyObject(idx);
+    if (rc) {
+        json_decref(list);
+        return rc;
+    }
+    *out = list;
     return 0;
 }

@@ -7,6 +7,7 @@
  *   {p}:optout                   set     opted-out numbers (read only here)
  *   {p}:bseq:<title>             string  last issue number of a title (INCR)
  *   {p}:bissue:<title>:<n>       hash    the issue: subject, counters, parts
+ *   {p}:bissues                  zset    "<title>\t<n>" of every issue, score = created (ms)
  *   {p}:bcontent:<title>:<n>     string  the composed MMS content (MIME)
  *   {p}:brcpt:<title>:<n>        hash    phone -> recipient status
  *   {p}:bfb:<title>:<n>          set     phones that got the fallback SMS
@@ -98,5 +99,11 @@ int queue_bulletin_by_mid(queue *q, const char *mid, char **title, long long *is
  *  "skipped_optout","parts":[...],"statuses":{"queued":n,...}}.
  * QUEUE_ERR_NOTFOUND when the issue does not exist. */
 int queue_bulletin_stats(queue *q, const char *title, long long issue, json_t **out);
+
+/* The issues, newest first (by creation), at most max: an array of the
+ * issue records as queue_bulletin_stats gives them, without "parts" and
+ * "statuses" (the listing reads one hash per issue, never the recipients).
+ * Only issues stored since the index {p}:bissues exists are listed. */
+int queue_bulletin_list(queue *q, int max, json_t **out);
 
 #endif

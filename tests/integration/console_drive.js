@@ -11,13 +11,16 @@
 //   do:EXPR          evaluate, print nothing (clicks, typing)
 //   shot:FILE        save a full-page PNG screenshot
 //   size:W,H[,m]     set the viewport (m: a phone, touch and mobile UA metrics)
+//   media:TYPE       emulate a CSS media type ("print"; "" for the screen again)
+//   run:CMD          run a shell command (sh -c, 20 s max) and wait for it: the
+//                    test changes the world while the page stays open
 // Exit 0; 2 when a wait times out or an evaluation throws; 3 when the page
 // logged errors (uncaught exceptions, console.error/warn, CSP or other
 // browser errors). Failed HTTP requests (Chromium's "Failed to load
 // resource" network entries) are listed on stderr but are not errors: the
 // page meets 403 and 404 answers on purpose.
 "use strict";
-const { spawn } = require("child_process");
+const { spawn, execSync } = require("child_process");
 const fs = require("fs");
 
 const [chrome, userDir, ...steps] = process.argv.slice(2);
@@ -111,6 +114,10 @@ async function main() {
     } else if (op === "size") {
       const [w, h, m] = arg.split(",");
       await send("Emulation.setDeviceMetricsOverride", { width: +w, height: +h, deviceScaleFactor: 1, mobile: m === "m" }, session);
+    } else if (op === "media") {
+      await send("Emulation.setEmulatedMedia", { media: arg }, session);
+    } else if (op === "run") {
+      execSync(arg, { stdio: ["ignore", "ignore", "inherit"], timeout: 20000, shell: "/bin/sh" });
     } else {
       throw new Error(`unknown step '${step}'`);
     }

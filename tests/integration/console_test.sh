@@ -14,7 +14,9 @@
 #     page, then two at once by ticking them (their timelines then say
 #     "retried by operator"); the survey panel
 #     shows the report's figures, or "not available" while the endpoint
-#     does not exist; a phone-sized screenshot;
+#     does not exist; a waiting figure per family (the survey panel,
+#     waiting and bulletins with data: console_survey_test.sh); a
+#     phone-sized screenshot;
 #   - no uncaught exception, console error or CSP violation on the page;
 #   - a token without the read scope sees nothing but the sign-in;
 #   - GET /v1/messages?case_no= and `herald case` list a case's messages,
@@ -200,6 +202,7 @@ $DRIVE "$TEST_TMP/chrome" \
     "wait:document.getElementById('status').textContent.includes('已重新入队 2 条')" \
     "size:390,844,m" \
     "eval:document.documentElement.scrollWidth <= 400" \
+    "eval:[...document.querySelectorAll('#families tr[data-family] td[data-event=waiting]')].map((td) => td.textContent).join(',')" \
     "shot:$TEST_TMP/phone.png" \
     > "$D" 2> "$TEST_TMP/drive.err" || fail "the signed-in page: $(cat "$TEST_TMP/drive.err")"
 cat "$D"
@@ -223,6 +226,8 @@ case "$(L 12)" in *排队*已发送*"via good"*) ;; *) fail "page: the case mess
 expect_eq "$(L 13)" 1 "page: case 89 has one message, its story shown"
 expect_eq "$(L 14)" "\"$DAY，Asia/Shanghai\"" "page: today's day and zone"
 expect_eq "$(L 15)" true "page: fits a phone's width"
+# a waiting figure per family (their values are checked in console_survey_test.sh)
+case "$(L 16)" in '"'[0-9]*,[0-9]*,[0-9]*,[0-9]*'"') ;; *) fail "page: a waiting figure per family: $(L 16)";; esac
 # the requeue went through the queue: the timeline says so
 req $READ GET "/v1/messages/$ID3" >/dev/null
 grep -q 'retried by operator' "$B" || fail "requeue not in the timeline: $(cat "$B")"
