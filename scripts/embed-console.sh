@@ -19,7 +19,8 @@ tmp=$out.tmp
         n=$((n + 1))
         echo "static const char file$n[] ="
         # each line a literal: backslash, quote and ? (trigraphs) escaped
-        awk '{ gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); gsub(/\?/, "\\?"); printf "    \"%s\\n\"\n", $0 }' "$f"
+        # (sed: mawk's gsub does not double a backslash)
+        sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/    "/' -e 's/$/\\n"/' "$f"
         echo "    ;"
         echo ""
     done
