@@ -18,6 +18,8 @@
 #   PEERS_DIR=...   where those scripts are (default: found from the git
 #                   checkout, see peers_dir below)
 #   PEER_RUNS=1     runs per peer configuration (their scripts take the median)
+#   SEND_WINDOW_MS=  gateway.send_window_ms of the gateways under test
+#                   (unset: the default, 20; 0: every message one at a time)
 #   LISTPACK_VALUE=1024  hash-max-listpack-value of the benchmarks' redis
 #                   (docs/redis-keys.md); the processing run uses Redis's defaults
 # For a quick look: N=20000 E2E_RUNS=1 make bench
@@ -93,7 +95,8 @@ gateway = {
   instance = "bench";
   workers = $workers;
   templates_dir = "$ROOT/templates/shipped";
-  signature = "【XX市人民检察院】";
+  signature = "【XX市人民检察院】";${SEND_WINDOW_MS:+
+  send_window_ms = $SEND_WINDOW_MS;}
 };
 lanes = { urgent = { quiet_hours = ""; }; bulk = { quiet_hours = ""; }; };
 pacing = { recipient_hourly = 0; recipient_daily = 0; };
