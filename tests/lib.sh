@@ -247,3 +247,28 @@ audit() {
     [ "$bad" -le "${AUDIT_TOLERATE:-0}" ] || fail "audit: $bad messages broke the accounting"
     [ $((sent + unc + dead + other)) -eq "$(wc -l < "$TEST_TMP/.ids")" ] || fail "audit: totals do not balance"
 }
+
+# api_base LOG: http://127.0.0.1:PORT of the API a gateway logged it listens on
+api_base() {
+    local port
+    port=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$1" | head -1 | cut -d: -f2)
+    [ -n "$port" ] && echo "http://127.0.0.1:$port"
+}
+
+# req TOKEN METHOD PATH [curl args]: one API request to $U; prints the HTTP
+# status, the body goes to $B ('' for no token)
+req() {
+    local tok=$1 m=$2 p=$3; shift 3
+    local auth=()
+    [ -n "$tok" ] && auth=(-H "Authorization: Bearer $tok")
+    curl -s -m 20 -o "$B" -w '%{http_code}' -X "$m" "${auth[@]}" "$@" "$U$p"
+}
+
+# jsq EXPR < JSON: the value of a JavaScript expression over the document d
+# (strings raw); for the tests that have node for the browser anyway (a
+# fresh machine has no jq)
+jsq() {
+    node -e 'let s = ""; process.stdin.on("data", (c) => s += c).on("end", () => {
+        const d = JSON.parse(s), v = eval(process.argv[1]);
+        console.log(typeof v === "string" ? v : JSON.stringify(v)); })' "$1"
+}

@@ -82,21 +82,8 @@ CSV
 $A contacts import "$T/contacts.csv" > "$T/import.out" || fail "contacts import: $(cat "$T/import.out")"
 # a clock before the run day: the gateway builds nothing by itself
 HERALD_SURVEY_CLOCK=2026-11-20T12:00:00+08:00 gw_start cs1 "$C" || exit 1
-PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$T/cs1.log" | head -1 | cut -d: -f2)
-[ -n "$PORT" ] || fail "no listening line in the log"
-U=http://127.0.0.1:$PORT
+U=$(api_base "$T/cs1.log") || fail "no listening line in the log"
 B=$T/body
-req() {   # TOKEN METHOD PATH [curl args]: prints the status, body in $B
-    local tok=$1 m=$2 p=$3; shift 3
-    local auth=()
-    [ -n "$tok" ] && auth=(-H "Authorization: Bearer $tok")
-    curl -s -m 20 -o "$B" -w '%{http_code}' -X "$m" "${auth[@]}" "$@" "$U$p"
-}
-jsq() {   # EXPR < JSON: a JavaScript expression over the document d (strings raw)
-    node -e 'let s = ""; process.stdin.on("data", (c) => s += c).on("end", () => {
-        const d = JSON.parse(s), v = eval(process.argv[1]);
-        console.log(typeof v === "string" ? v : JSON.stringify(v)); })' "$1"
-}
 HERALD_SURVEY_CLOCK=2026-11-23T10:00:00+08:00 $A survey run --period 2026-11 --json > "$T/run.json" || fail "survey run"
 expect_eq "$(jget .batch < "$T/run.json")" 5 "a batch of the five contacts"
 

@@ -57,16 +57,8 @@ api = {
 };
 CONF
 gw_start con1 "$C" || exit 1
-PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TEST_TMP/con1.log" | head -1 | cut -d: -f2)
-[ -n "$PORT" ] || fail "no listening line in the log"
-U=http://127.0.0.1:$PORT
+U=$(api_base "$TEST_TMP/con1.log") || fail "no listening line in the log"
 B=$TEST_TMP/body
-req() {   # TOKEN METHOD PATH [curl args]: prints the status, body in $B
-    local tok=$1 m=$2 p=$3; shift 3
-    local auth=()
-    [ -n "$tok" ] && auth=(-H "Authorization: Bearer $tok")
-    curl -s -m 20 -o "$B" -w '%{http_code}' -X "$m" "${auth[@]}" "$@" "$U$p"
-}
 send() {  # KEY TEMPLATE VARS_JSON: prints the id
     req $SEND POST /v1/messages -H 'Content-Type: application/json' --data-binary \
         "{\"template\":\"$2\",\"to\":\"13800138000\",\"key\":\"$1\",\"vars\":$3}" >/dev/null
@@ -121,13 +113,6 @@ DAY_TTL=$(redis_cli PTTL "{t}:day:$DAY")
 redis_cli HSET "{t}:day:2020-01-01" rights_notice:sent 99 >/dev/null
 
 # ---- the case number index
-# jsq EXPR < JSON: the value of a JavaScript expression over the document d
-# (strings raw); node is here for the browser anyway, a fresh machine has no jq
-jsq() {
-    node -e 'let s = ""; process.stdin.on("data", (c) => s += c).on("end", () => {
-        const d = JSON.parse(s), v = eval(process.argv[1]);
-        console.log(typeof v === "string" ? v : JSON.stringify(v)); })' "$1"
-}
 CASE88='某检刑诉〔2026〕88号'
 CASE88_Q=$(node -e 'console.log(encodeURIComponent(process.argv[1]))' "$CASE88")
 expect_eq "$(req $READ GET "/v1/messages?case_no=$CASE88_Q")" 200 "case lookup"
