@@ -20,6 +20,7 @@
 #   PEER_RUNS=1     runs per peer configuration (their scripts take the median)
 #   SEND_WINDOW_MS=  gateway.send_window_ms of the gateways under test
 #                   (unset: the default, 20; 0: every message one at a time)
+#   BATCH=          gateway.batch of the gateways under test (unset: the default)
 #   LISTPACK_VALUE=1024  hash-max-listpack-value of the benchmarks' redis
 #                   (docs/redis-keys.md); the processing run uses Redis's defaults
 # For a quick look: N=20000 E2E_RUNS=1 make bench
@@ -96,7 +97,8 @@ gateway = {
   workers = $workers;
   templates_dir = "$ROOT/templates/shipped";
   signature = "【XX市人民检察院】";${SEND_WINDOW_MS:+
-  send_window_ms = $SEND_WINDOW_MS;}
+  send_window_ms = $SEND_WINDOW_MS;}${BATCH:+
+  batch = $BATCH;}
 };
 lanes = { urgent = { quiet_hours = ""; }; bulk = { quiet_hours = ""; }; };
 pacing = { recipient_hourly = 0; recipient_daily = 0; };

@@ -44,7 +44,7 @@ static const cfg_key redis_keys[] = {
 static const cfg_key gateway_keys[] = {
     { "instance", CFG_STR, "", 0, 0, NULL, "name of this gateway process, unique per Redis; default the host name" },
     { "workers", CFG_INT, "4", 1, 256, NULL, "worker threads" },
-    { "batch", CFG_INT, "16", 1, 1000, NULL, "stream entries a worker reads at once" },
+    { "batch", CFG_INT, "64", 1, 1000, NULL, "stream entries a worker reads at once, at most (and the largest send window)" },
     { "send_window_ms", CFG_INT, "20", 0, 1000, NULL, "bulk lane: the sends of about this long are begun and recorded together (one Redis round trip each); 0: one at a time" },
     { "log_level", CFG_STR, "info", 0, 0, NULL, "debug, info, warn or error; message texts are logged at debug only" },
     { "signature", CFG_STR, "【XX市人民检察院】", 0, 0, NULL, "signature in 【】 put in front of every message" },

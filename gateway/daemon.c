@@ -915,6 +915,17 @@ static int window_size(gw_worker *w, int max)
     return k >= max ? max : k < 1 ? 1 : (int)k;
 }
 
+/* How many entries the next read takes: with send windows, about a
+ * window's worth (one for a modem or a slow provider, so a worker does not
+ * hold entries the other workers could be sending); without, the batch. */
+static int read_size(gw_worker *w, int batch)
+{
+    const gw_config *c = w->d->cfg;
+    if (c->send_window_ms <= 0 || c->queue.wait_replicas > 0 || w->msg_us <= 0)
+        return batch;
+    return window_size(w, batch);
+}
+
 /* Begins e[0..k) in one round trip, sends them one by one, records their
  * outcomes in one more. k is 1 for urgent entries. */
 static void run_window(gw_worker *w, const queue_entry *e, int k)
@@ -985,7 +996,7 @@ static void *worker_main(void *arg)
         if (!w->q && !(w->q = connect_retry(d, w->consumer)))
             break;
         int n = 0;
-        int rc = queue_read(w->q, w->consumer, batch, READ_BLOCK_MS, buf, &n);
+        int rc = queue_read(w->q, w->consumer, read_size(w, batch), READ_BLOCK_MS, buf, &n);
         if (rc < 0) {
             gw_log(LOG_WARN, w->consumer, "read: %s", queue_errstr(w->q));
             queue_free(w->q);
