@@ -119,12 +119,14 @@ struct gw_daemon {
 
 static long long now_ms(void) { return svc_now_ms(); }
 
-static long long mono_ms(void)
+static long long mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+static long long mono_ms(void) { return mono_us() / 1000; }
 
 static void sleep_ms(long long ms)
 {
@@ -893,25 +895,26 @@ record:
     queue_job_clear(&job);
 }
 
-static long long mono_us(void)
+/* Whether bulk windows are on (gateway.send_window_ms), and the worker
+ * has measured its sends yet. With redis.wait_replicas they are off: a
+ * failover that catches a window's record between the old primary and the
+ * new one leaves the whole window `sending` on the new one (held as
+ * uncertain), where one at a time it is one message a worker
+ * (tests/faults/sentinel_test.sh). */
+static int windows_on(const gw_worker *w)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    const gw_config *c = w->d->cfg;
+    return c->send_window_ms > 0 && c->queue.wait_replicas <= 0 && w->msg_us > 0;
 }
 
 /* How many bulk entries the next window takes: as many as the worker's
- * recent messages took gateway.send_window_ms (at least 1, at most max).
- * With redis.wait_replicas, one: a failover that catches a window's record
- * between the old primary and the new one leaves the whole window
- * `sending` on the new one (held as uncertain), where one at a time it is
- * one message a worker (tests/faults/sentinel_test.sh). */
+ * recent messages took gateway.send_window_ms (at least 1, at most max);
+ * one when windows are off. */
 static int window_size(gw_worker *w, int max)
 {
-    long long win_us = w->d->cfg->send_window_ms * 1000;
-    if (win_us <= 0 || w->msg_us <= 0 || w->d->cfg->queue.wait_replicas > 0)
+    if (!windows_on(w))
         return 1;
-    double k = (double)win_us / w->msg_us;
+    double k = (double)(w->d->cfg->send_window_ms * 1000) / w->msg_us;
     return k >= max ? max : k < 1 ? 1 : (int)k;
 }
 
@@ -920,10 +923,7 @@ static int window_size(gw_worker *w, int max)
  * hold entries the other workers could be sending); without, the batch. */
 static int read_size(gw_worker *w, int batch)
 {
-    const gw_config *c = w->d->cfg;
-    if (c->send_window_ms <= 0 || c->queue.wait_replicas > 0 || w->msg_us <= 0)
-        return batch;
-    return window_size(w, batch);
+    return windows_on(w) ? window_size(w, batch) : batch;
 }
 
 /* Begins e[0..k) in one round trip, sends them one by one, records their
