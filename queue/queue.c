@@ -28,8 +28,12 @@
 #define GROUP           "herald"
 #define RECLAIMER       "reclaimer"
 #define INBOUND_MAXLEN  "1000000"
-#define CMD_MAX         64        /* arguments of the longest command */
-#define PIPE_CHUNK      256       /* commands per pipeline round */
+#define CMD_MAX         64        /* arguments a cmd holds without the heap */
+#define PIPE_CHUNK      256       /* commands (or messages) per pipeline round */
+/* Messages per call of a batch script (ENQUEUE, BEGIN, FINISH): a call's
+ * arguments sit in Redis's memory until it ends, and a call that starts
+ * below maxmemory runs to its end, so a call stays small (about 60 kB). */
+#define SCRIPT_BATCH    64
 #define RECLAIM_PAGE    200       /* XPENDING page size */
 #define DAY_TTL_MS      (40LL * 86400000)  /* {p}:day:<day> counters are kept 40 days */
 
@@ -131,25 +135,70 @@ static int proto_error(queue *q, const char *what)
 
 /* ---- commands: an argv that owns the strings it formats ----------------- */
 
+/* A command's arguments: CMD_MAX in the struct, more on the heap (the
+ * FINISH of a window carries 14 a message). Never copied by value. */
 typedef struct cmd {
-    int n, nown, overflow;
-    const char *v[CMD_MAX];
-    size_t l[CMD_MAX];
-    char *own[CMD_MAX];
+    int n, nown, overflow, cap;
+    const char **v;
+    size_t *l;
+    char **own;
+    const char *v_in[CMD_MAX];
+    size_t l_in[CMD_MAX];
+    char *own_in[CMD_MAX];
 } cmd;
 
-static void cmd_init(cmd *c) { c->n = c->nown = c->overflow = 0; }
+static void cmd_init(cmd *c)
+{
+    c->n = c->nown = c->overflow = 0;
+    c->cap = CMD_MAX;
+    c->v = c->v_in;
+    c->l = c->l_in;
+    c->own = c->own_in;
+}
 
 static void cmd_free(cmd *c)
 {
     for (int i = 0; i < c->nown; i++)
         free(c->own[i]);
-    c->nown = c->n = 0;
+    if (c->v && c->v != c->v_in) {
+        free(c->v); free(c->l); free(c->own);
+    }
+    cmd_init(c);
+}
+
+/* Room for one more argument; 0 when out of memory (overflow set). */
+static int cmd_room(cmd *c)
+{
+    if (c->overflow)
+        return 0;
+    if (c->n < c->cap)
+        return 1;
+    int cap = c->cap * 2;
+    const char **v = malloc((size_t)cap * sizeof *v);
+    size_t *l = malloc((size_t)cap * sizeof *l);
+    char **own = malloc((size_t)cap * sizeof *own);
+    if (!v || !l || !own) {
+        free(v); free(l); free(own);
+        c->overflow = 1;
+        return 0;
+    }
+    memcpy(v, c->v, (size_t)c->n * sizeof *v);
+    memcpy(l, c->l, (size_t)c->n * sizeof *l);
+    memcpy(own, c->own, (size_t)c->nown * sizeof *own);
+    if (c->v != c->v_in) {
+        free(c->v); free(c->l); free(c->own);
+    }
+    c->v = v;
+    c->l = l;
+    c->own = own;
+    c->cap = cap;
+    return 1;
 }
 
 static void cmd_str(cmd *c, const char *s)
 {
-    if (c->n >= CMD_MAX) { c->overflow = 1; return; }
+    if (!cmd_room(c))
+        return;
     if (!s)
         s = "";
     c->v[c->n] = s;
@@ -160,7 +209,8 @@ static void cmd_str(cmd *c, const char *s)
 static void cmd_fmt(cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void cmd_fmt(cmd *c, const char *fmt, ...)
 {
-    if (c->n >= CMD_MAX) { c->overflow = 1; return; }
+    if (!cmd_room(c))
+        return;
     va_list ap;
     va_start(ap, fmt);
     char *s = NULL;
@@ -675,6 +725,35 @@ static int check(queue *q, redisReply *r, const char *what)
     return 0;
 }
 
+/* Scripts that answer {0} or {negative code, why}. */
+
+/* The {code, why} answer of a script (or its error reply); r is not freed. */
+static int code_of(queue *q, const redisReply *r, const char *what)
+{
+    int rc = 0;
+    if (!r)
+        return q->c ? QUEUE_ERR_PROTO : QUEUE_ERR_CONN;
+    if (r->type == REDIS_REPLY_ERROR)
+        return reply_error(q, r, what);
+    if (!is_arr(r, 1) || r->element[0]->type != REDIS_REPLY_INTEGER) {
+        rc = proto_error(q, what);
+    } else if (r->element[0]->integer != 0) {
+        rc = (int)r->element[0]->integer;
+        if (rc != QUEUE_ERR_NOTFOUND && rc != QUEUE_ERR_STATE)
+            rc = QUEUE_ERR_PROTO;
+        seterr(q, "%s: %s", what, r->elements > 1 && rstr(r->element[1]) ? r->element[1]->str : "?");
+    }
+    return rc;
+}
+
+static int code_reply(queue *q, redisReply *r, const char *what)
+{
+    int rc = code_of(q, r, what);
+    if (r)
+        freeReplyObject(r);
+    return rc;
+}
+
 /* "2024-05-01T10:00:00.000Z" for timeline details. */
 static void fmt_utc(long long ms, char *buf, size_t len)
 {
@@ -768,52 +847,63 @@ static void day_key_push(cmd *c, const queue *q, long long now_ms)
 
 /* ---- enqueue -------------------------------------------------------------- */
 
-static int enq_build(queue *q, const queue_new_msg *m, const char *id, cmd *c)
+/* The ENQUEUE script call of k messages m[0..k-1] with ids res[].id and
+ * creation times now[]: its keys and arguments are listed above
+ * lua_enqueue in scripts.c. */
+static void enq_build(queue *q, const queue_new_msg *m, const queue_enq_result *res,
+                      const long long *now, size_t k, cmd *c)
 {
-    long long now = m->now_ms > 0 ? m->now_ms : wall_ms();
-    long long send_at = m->send_at_ms > now ? m->send_at_ms : now;
-    char when[40];
-    fmt_utc(send_at, when, sizeof when);
-    char case_no[QUEUE_CASE_MAX + 1];
-    case_trim(m->case_no, case_no);
-    cmd_script(c, q, QSCRIPT_ENQUEUE, 7);
-    key_push(c, q, K_MSG, id);
-    key_push(c, q, K_IDEM, m->idem_key);
-    key_push(c, q, lane_key(m->lane), NULL);
+    cmd_script(c, q, QSCRIPT_ENQUEUE, 4 + 4 * (int)k);
+    key_push(c, q, K_LANE_URGENT, NULL);
+    key_push(c, q, K_LANE_BULK, NULL);
     key_push(c, q, K_SCHED, NULL);
-    key_push(c, q, K_CASE, case_no);      /* "{p}:case:" is never written */
-    day_key_push(c, q, now);
     key_push(c, q, K_BODIES, NULL);
-    cmd_str(c, id);
-    cmd_str(c, m->family);
-    cmd_str(c, m->template_name);
-    cmd_str(c, m->to);
-    cmd_str(c, m->text);
-    cmd_str(c, m->encoding);
-    cmd_ll(c, m->parts);
-    cmd_str(c, lane_str(m->lane));
-    cmd_str(c, m->vars_json ? m->vars_json : "{}");
-    cmd_str(c, m->provider_code);
-    cmd_str(c, m->idem_key);
-    cmd_ll(c, now);
-    cmd_ll(c, send_at);
+    for (size_t i = 0; i < k; i++) {
+        char case_no[QUEUE_CASE_MAX + 1];
+        case_trim(m[i].case_no, case_no);
+        key_push(c, q, K_MSG, res[i].id);
+        key_push(c, q, K_IDEM, m[i].idem_key);
+        key_push(c, q, K_CASE, case_no);      /* "{p}:case:" is never written */
+        day_key_push(c, q, now[i]);
+    }
     cmd_ll(c, q->retention_ms);
     cmd_ll(c, q->idem_window_ms);
-    cmd_fmt(c, "%s", when);
-    cmd_fmt(c, "%s", case_no);        /* a copy: case_no is this frame's */
-    cmd_ll(c, now - q->retention_ms);
     cmd_ll(c, DAY_TTL_MS);
-    return 0;
+    cmd_ll(c, (long long)k);
+    for (size_t i = 0; i < k; i++) {
+        long long send_at = m[i].send_at_ms > now[i] ? m[i].send_at_ms : now[i];
+        char when[40], case_no[QUEUE_CASE_MAX + 1];
+        fmt_utc(send_at, when, sizeof when);
+        case_trim(m[i].case_no, case_no);
+        cmd_str(c, res[i].id);
+        cmd_str(c, m[i].family);
+        cmd_str(c, m[i].template_name);
+        cmd_str(c, m[i].to);
+        cmd_str(c, m[i].text);
+        cmd_str(c, m[i].encoding);
+        cmd_ll(c, m[i].parts);
+        cmd_str(c, lane_str(m[i].lane));
+        cmd_str(c, m[i].vars_json ? m[i].vars_json : "{}");
+        cmd_str(c, m[i].provider_code);
+        cmd_str(c, m[i].idem_key);
+        cmd_ll(c, now[i]);
+        cmd_ll(c, send_at);
+        cmd_fmt(c, "%s", when);           /* copies: these are this frame's */
+        cmd_fmt(c, "%s", case_no);
+        cmd_ll(c, now[i] - q->retention_ms);
+    }
 }
 
-static void enq_result(queue *q, redisReply *r, queue_enq_result *res)
+/* One message's ENQUEUE answer (r is not freed). */
+static void enq_result(queue *q, const redisReply *r, queue_enq_result *res)
 {
-    if (!r) {
-        res->status = QUEUE_ERR_CONN;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        res->status = code_of(q, r, "enqueue");
         return;
     }
-    if (r->type == REDIS_REPLY_ERROR) {
-        res->status = reply_error(q, r, "enqueue");
+    if (is_arr(r, 2) && rint_(r->element[0]) == 2) {
+        seterr(q, "enqueue: %s", rstr(r->element[1]) ? r->element[1]->str : "refused");
+        res->status = QUEUE_ERR_PROTO;
         return;
     }
     if (!is_arr(r, 2) || !rstr(r->element[1]) || r->element[1]->len >= QUEUE_ID_MAX) {
@@ -855,59 +945,86 @@ static int replicated(queue *q, const char *what)
     return QUEUE_ERR_CONN;
 }
 
+/* The pipeline round of a batch script: PIPE_CHUNK messages in calls of
+ * SCRIPT_BATCH. */
+enum { SCRIPT_CALLS = (PIPE_CHUNK + SCRIPT_BATCH - 1) / SCRIPT_BATCH };
+
+/* The answer of call j of a batch round: its k per-message replies, or
+ * *top set to the error that stands for all of them. */
+static const redisReply *batch_reply(queue *q, const redisReply *r, size_t k, const char *what,
+                                     int *top)
+{
+    *top = 0;
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        *top = code_of(q, r, what);
+    else if (r->type != REDIS_REPLY_ARRAY || r->elements != k)
+        *top = proto_error(q, what);
+    return *top ? NULL : r;
+}
+
 int queue_enqueue(queue *q, const queue_new_msg *msgs, size_t n, queue_enq_result *res)
 {
     clearerr_q(q);
     batch bt;
-    if (batch_alloc(q, &bt, PIPE_CHUNK) != 0)
+    long long *now = malloc(PIPE_CHUNK * sizeof *now);
+    if (!now || batch_alloc(q, &bt, SCRIPT_CALLS) != 0) {
+        free(now);
+        seterr(q, "out of memory");
         return QUEUE_ERR_PROTO;
-    cmd *cs = bt.cs;
-    int *scripts = bt.scripts;
-    redisReply **out = bt.out;
+    }
     int rc = 0;
     for (size_t i = 0; i < n; i++)
         memset(&res[i], 0, sizeof res[i]);
-    for (size_t base = 0; base < n; base += PIPE_CHUNK) {
+    for (size_t base = 0; !rc && base < n; base += PIPE_CHUNK) {
         size_t k = n - base < PIPE_CHUNK ? n - base : PIPE_CHUNK;
-        for (size_t i = 0; i < k; i++) {
+        for (size_t i = 0; !rc && i < k; i++) {
             const queue_new_msg *m = &msgs[base + i];
-            scripts[i] = QSCRIPT_ENQUEUE;
-            cmd_init(&cs[i]);
+            now[i] = m->now_ms > 0 ? m->now_ms : wall_ms();
             if (!m->idem_key || !m->idem_key[0] || !m->to || !m->text) {
                 seterr(q, "enqueue: message %zu lacks idem_key, to or text", base + i);
                 rc = QUEUE_ERR_PROTO;
-            } else if (make_id(q, m->now_ms > 0 ? m->now_ms : wall_ms(),
-                               res[base + i].id) != 0) {
+            } else if (make_id(q, now[i], res[base + i].id) != 0) {
                 rc = QUEUE_ERR_PROTO;
-            } else {
-                enq_build(q, m, res[base + i].id, &cs[i]);
             }
         }
         if (rc) {
-            for (size_t i = 0; i < k; i++)
-                cmd_free(&cs[i]);
             for (size_t i = base; i < n; i++)
                 res[i].status = rc;
-            batch_free(&bt);
-            return rc;
+            break;
         }
-        int prc = pipeline(q, cs, scripts, k, out, "enqueue");
-        for (size_t i = 0; i < k; i++) {
-            enq_result(q, out[i], &res[base + i]);
-            if (out[i])
-                freeReplyObject(out[i]);
-            cmd_free(&cs[i]);
+        /* the round's messages in calls of SCRIPT_BATCH, one pipeline */
+        size_t nc = 0;
+        for (size_t off = 0; off < k; off += SCRIPT_BATCH, nc++) {
+            size_t kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            bt.scripts[nc] = QSCRIPT_ENQUEUE;
+            enq_build(q, &msgs[base + off], &res[base + off], &now[off], kk, &bt.cs[nc]);
         }
-        if (prc) {
-            for (size_t i = base; i < n; i++) {
-                res[i].status = prc;
-                res[i].duplicate = 0;
+        rc = pipeline(q, bt.cs, bt.scripts, nc, bt.out, "enqueue");
+        for (size_t j = 0; j < nc; j++) {
+            size_t off = j * SCRIPT_BATCH, kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            int top = rc;
+            const redisReply *r = rc ? NULL : batch_reply(q, bt.out[j], kk, "enqueue", &top);
+            for (size_t i = 0; i < kk; i++) {
+                queue_enq_result *ri = &res[base + off + i];
+                if (r) {
+                    enq_result(q, r->element[i], ri);
+                } else {    /* a call Redis refused as a whole (maxmemory): each message */
+                    ri->status = top;
+                    ri->duplicate = 0;
+                }
             }
-            batch_free(&bt);
-            return prc;
+            if (bt.out[j])
+                freeReplyObject(bt.out[j]);
+            cmd_free(&bt.cs[j]);
         }
+        if (rc)
+            for (size_t i = base + k; i < n; i++)
+                res[i].status = rc;
     }
+    free(now);
     batch_free(&bt);
+    if (rc)
+        return rc;
     /* unconfirmed by the replicas: the caller enqueues again (same keys) */
     if ((rc = replicated(q, "enqueue")) != 0)
         for (size_t i = 0; i < n; i++)
@@ -1195,44 +1312,47 @@ void queue_job_clear(queue_job *j)
 }
 
 /* The BEGIN script call of one entry. */
-static void begin_cmd(queue *q, cmd *c, const queue_entry *e, const char *consumer,
+
+/* The BEGIN script call of the k entries e[0..k-1]: its keys and
+ * arguments are listed above lua_begin in scripts.c. */
+static void begin_cmd(queue *q, cmd *c, const queue_entry *e, size_t k, const char *consumer,
                       long long now_ms, long long lease_ms)
 {
-    cmd_script(c, q, QSCRIPT_BEGIN, 4);
-    key_push(c, q, K_MSG, e->msg_id);
-    key_push(c, q, lane_key(e->lane), NULL);
+    cmd_script(c, q, QSCRIPT_BEGIN, 4 + (int)k);
     key_push(c, q, K_DEAD, NULL);
     key_push(c, q, K_OPTOUT, NULL);
-    cmd_str(c, e->entry_id);
+    key_push(c, q, K_LANE_URGENT, NULL);
+    key_push(c, q, K_LANE_BULK, NULL);
+    for (size_t i = 0; i < k; i++)
+        key_push(c, q, K_MSG, e[i].msg_id);
     cmd_str(c, consumer);
     cmd_ll(c, now_ms);
     cmd_ll(c, now_ms + lease_ms);
-    cmd_str(c, e->msg_id);
-    cmd_str(c, lane_str(e->lane));
+    cmd_ll(c, (long long)k);
+    for (size_t i = 0; i < k; i++) {
+        cmd_str(c, e[i].entry_id);
+        cmd_str(c, e[i].msg_id);
+        cmd_str(c, lane_str(e[i].lane));
+    }
 }
 
-/* Reads BEGIN's answer into job (and frees r): QUEUE_BEGIN_* or an error. */
-static int begin_parse(queue *q, redisReply *r, const queue_entry *e, queue_job *job)
+/* Reads one message's BEGIN answer into job (r is not freed):
+ * QUEUE_BEGIN_* or an error. */
+static int begin_parse(queue *q, const redisReply *r, const queue_entry *e, queue_job *job)
 {
     memset(job, 0, sizeof *job);
-    int rc = check(q, r, "begin_send");
-    if (rc)
-        return rc;
-    if (!is_arr(r, 2)) {
-        rc = proto_error(q, "begin_send");
-        goto out;
-    }
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        return code_of(q, r, "begin_send");
+    if (!is_arr(r, 2))
+        return proto_error(q, "begin_send");
     long long code = rint_(r->element[0]);
     if (code == QUEUE_BEGIN_SKIP || code == QUEUE_BEGIN_DEAD) {
         seterr(q, "message %s: %s", e->msg_id[0] ? e->msg_id : "(none)",
                rstr(r->element[1]) ? r->element[1]->str : "?");
-        rc = (int)code;
-        goto out;
+        return (int)code;
     }
-    if (code != 0 || r->elements < 11) {
-        rc = proto_error(q, "begin_send");
-        goto out;
-    }
+    if (code != 0 || r->elements < 11)
+        return proto_error(q, "begin_send");
     redisReply **el = r->element;
     job->id = strdup(e->msg_id);
     job->family = rdup(el[1]);
@@ -1250,11 +1370,9 @@ static int begin_parse(queue *q, redisReply *r, const queue_entry *e, queue_job 
     if (!job->id || !job->to || !job->text) {
         queue_job_clear(job);
         seterr(q, "begin_send: out of memory");
-        rc = QUEUE_ERR_PROTO;
+        return QUEUE_ERR_PROTO;
     }
-out:
-    freeReplyObject(r);
-    return rc ? rc : QUEUE_BEGIN_SEND;
+    return QUEUE_BEGIN_SEND;
 }
 
 int queue_begin_many(queue *q, const queue_entry *e, size_t n, const char *consumer,
@@ -1266,22 +1384,29 @@ int queue_begin_many(queue *q, const queue_entry *e, size_t n, const char *consu
         rcs[i] = QUEUE_ERR_CONN;
     }
     batch bt;
-    if (batch_alloc(q, &bt, PIPE_CHUNK) != 0)
+    if (batch_alloc(q, &bt, SCRIPT_CALLS) != 0)
         return QUEUE_ERR_PROTO;
     int rc = 0, began = 0;
     for (size_t base = 0; !rc && base < n; base += PIPE_CHUNK) {
-        size_t k = n - base < PIPE_CHUNK ? n - base : PIPE_CHUNK;
-        for (size_t i = 0; i < k; i++) {
-            bt.scripts[i] = QSCRIPT_BEGIN;
-            begin_cmd(q, &bt.cs[i], &e[base + i], consumer, now_ms, lease_ms);
+        size_t k = n - base < PIPE_CHUNK ? n - base : PIPE_CHUNK, nc = 0;
+        for (size_t off = 0; off < k; off += SCRIPT_BATCH, nc++) {
+            size_t kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            bt.scripts[nc] = QSCRIPT_BEGIN;
+            begin_cmd(q, &bt.cs[nc], &e[base + off], kk, consumer, now_ms, lease_ms);
         }
-        rc = pipeline(q, bt.cs, bt.scripts, k, bt.out, "begin_send");
-        for (size_t i = 0; i < k; i++) {
-            if (!rc) {
-                rcs[base + i] = begin_parse(q, bt.out[i], &e[base + i], &jobs[base + i]);
-                began |= rcs[base + i] == QUEUE_BEGIN_SEND;
+        rc = pipeline(q, bt.cs, bt.scripts, nc, bt.out, "begin_send");
+        for (size_t j = 0; j < nc; j++) {
+            size_t off = j * SCRIPT_BATCH, kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            int top = rc;
+            const redisReply *r = rc ? NULL : batch_reply(q, bt.out[j], kk, "begin_send", &top);
+            for (size_t i = 0; i < kk && !rc; i++) {
+                size_t x = base + off + i;
+                rcs[x] = r ? begin_parse(q, r->element[i], &e[x], &jobs[x]) : top;
+                began |= rcs[x] == QUEUE_BEGIN_SEND;
             }
-            cmd_free(&bt.cs[i]);
+            if (bt.out[j])
+                freeReplyObject(bt.out[j]);
+            cmd_free(&bt.cs[j]);
         }
     }
     batch_free(&bt);
@@ -1308,61 +1433,89 @@ int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
     return rc ? rc : one;
 }
 
-/* Scripts that answer {0} or {negative code, why}. */
-static int code_reply(queue *q, redisReply *r, const char *what)
+
+/* A FINISH outcome the script can take: 0, or QUEUE_ERR_STATE. */
+static int fin_valid(queue *q, const queue_fin *f)
 {
-    int rc = check(q, r, what);
-    if (rc)
-        return rc;
-    if (!is_arr(r, 1) || r->element[0]->type != REDIS_REPLY_INTEGER) {
-        rc = proto_error(q, what);
-    } else if (r->element[0]->integer != 0) {
-        rc = (int)r->element[0]->integer;
-        if (rc != QUEUE_ERR_NOTFOUND && rc != QUEUE_ERR_STATE)
-            rc = QUEUE_ERR_PROTO;
-        seterr(q, "%s: %s", what, r->elements > 1 && rstr(r->element[1]) ? r->element[1]->str : "?");
+    if ((unsigned)f->o.kind > QUEUE_OUT_WAIT || !f->msg_id || !valid_id(f->msg_id, strlen(f->msg_id))) {
+        seterr(q, "finish: bad outcome or message id");
+        return QUEUE_ERR_STATE;
     }
-    freeReplyObject(r);
-    return rc;
+    return 0;
 }
 
-/* The FINISH script call of one outcome; QUEUE_ERR_STATE for a bad one. */
-static int finish_cmd(queue *q, cmd *c, const queue_entry *e, const char *msg_id,
-                      const queue_outcome *o, char when[40])
+/* The FINISH script call of k outcomes (f[idx[0..k-1]], all valid):
+ * its keys and arguments are listed above lua_finish in scripts.c. */
+static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, size_t k)
 {
     static const char *const kinds[] = {
         [QUEUE_OUT_SENT] = "sent", [QUEUE_OUT_RETRY] = "retry", [QUEUE_OUT_DEAD] = "dead",
         [QUEUE_OUT_UNCERTAIN] = "uncertain", [QUEUE_OUT_WAIT] = "wait"
     };
-    if ((unsigned)o->kind > QUEUE_OUT_WAIT || !msg_id || !valid_id(msg_id, strlen(msg_id))) {
-        seterr(q, "finish: bad outcome or message id");
-        return QUEUE_ERR_STATE;
-    }
-    fmt_utc(o->retry_at_ms, when, 40);
-    int note = o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
-    cmd_script(c, q, QSCRIPT_FINISH, note ? 8 : 7);
-    key_push(c, q, K_MSG, msg_id);
-    key_push(c, q, lane_key(e->lane), NULL);
+    cmd_script(c, q, QSCRIPT_FINISH, 6 + 3 * (int)k);
     key_push(c, q, K_SCHED, NULL);
     key_push(c, q, K_DEAD, NULL);
     key_push(c, q, K_STATS, NULL);
     key_push(c, q, K_UNCERTAIN, NULL);
-    day_key_push(c, q, o->now_ms);
-    if (note)
-        key_push(c, q, K_SENTNOTE, o->note_to);
-    cmd_str(c, e->entry_id);
-    cmd_str(c, kinds[o->kind]);
-    cmd_str(c, o->route);
-    cmd_str(c, o->refs);
-    cmd_str(c, o->detail);
-    cmd_ll(c, o->retry_at_ms);
-    cmd_ll(c, o->now_ms);
-    cmd_str(c, msg_id);
-    cmd_str(c, when);
+    key_push(c, q, K_LANE_URGENT, NULL);
+    key_push(c, q, K_LANE_BULK, NULL);
+    for (size_t j = 0; j < k; j++) {
+        const queue_fin *fi = &f[idx[j]];
+        const queue_outcome *o = &fi->o;
+        int note = o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
+        key_push(c, q, K_MSG, fi->msg_id);
+        if (note)
+            key_push(c, q, K_SENTNOTE, o->note_to);
+        else
+            key_push(c, q, K_MSG, fi->msg_id);      /* a placeholder: no note */
+        day_key_push(c, q, o->now_ms);
+    }
     cmd_ll(c, DAY_TTL_MS);
-    if (note)
-        cmd_ll(c, o->note_keep_ms);
-    return 0;
+    cmd_ll(c, (long long)k);
+    for (size_t j = 0; j < k; j++) {
+        const queue_fin *fi = &f[idx[j]];
+        const queue_outcome *o = &fi->o;
+        int note = o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
+        char when[40];
+        fmt_utc(o->retry_at_ms, when, sizeof when);
+        cmd_str(c, fi->e.entry_id);
+        cmd_str(c, kinds[o->kind]);
+        cmd_str(c, o->route);
+        cmd_str(c, o->refs);
+        cmd_str(c, o->detail);
+        cmd_ll(c, o->retry_at_ms);
+        cmd_ll(c, o->now_ms);
+        cmd_str(c, fi->msg_id);
+        cmd_fmt(c, "%s", when);           /* a copy: when is this frame's */
+        cmd_ll(c, note ? o->note_keep_ms : 0);
+        cmd_str(c, fi->e.lane == LANE_BULK ? "b" : "u");
+    }
+}
+
+/* TRIM of each lane flagged in lanes[] (index: LANE_BULK or not), into
+ * cs[]/scripts[] (room for LANE_COUNT); clears the flags. Returns how
+ * many commands it wrote. */
+static size_t trim_cmds(queue *q, int lanes[LANE_COUNT], cmd *cs, int *scripts)
+{
+    size_t n = 0;
+    for (int l = 0; l < LANE_COUNT; l++) {
+        if (!lanes[l])
+            continue;
+        lanes[l] = 0;
+        scripts[n] = QSCRIPT_TRIM;
+        cmd_script(&cs[n], q, QSCRIPT_TRIM, 1);
+        key_push(&cs[n], q, l ? K_LANE_BULK : K_LANE_URGENT, NULL);
+        n++;
+    }
+    return n;
+}
+
+/* A TRIM's answer is not the caller's: a failed trim (Redis refusing the
+ * script) costs only memory until the next one, so the reply is dropped. */
+static void trim_reply(redisReply *r)
+{
+    if (r)
+        freeReplyObject(r);
 }
 
 int queue_finish_many(queue *q, const queue_fin *f, size_t n, int *rcs)
@@ -1371,38 +1524,41 @@ int queue_finish_many(queue *q, const queue_fin *f, size_t n, int *rcs)
     for (size_t i = 0; i < n; i++)
         rcs[i] = QUEUE_ERR_CONN;
     batch bt;
-    if (batch_alloc(q, &bt, PIPE_CHUNK) != 0)
-        return QUEUE_ERR_PROTO;
-    /* the times of the retries, as text, live until the round is sent */
-    char (*when)[40] = malloc(PIPE_CHUNK * sizeof *when);
     size_t *idx = malloc(PIPE_CHUNK * sizeof *idx);
-    if (!when || !idx) {
-        free(when); free(idx);
-        batch_free(&bt);
+    if (!idx || batch_alloc(q, &bt, SCRIPT_CALLS) != 0) {
+        free(idx);
+        seterr(q, "out of memory");
         return QUEUE_ERR_PROTO;
     }
     int rc = 0, recorded = 0;
     for (size_t base = 0; !rc && base < n; base += PIPE_CHUNK) {
-        size_t lim = n - base < PIPE_CHUNK ? n - base : PIPE_CHUNK, k = 0;
+        size_t lim = n - base < PIPE_CHUNK ? n - base : PIPE_CHUNK, k = 0, nc = 0;
         for (size_t i = 0; i < lim; i++) {
-            const queue_fin *fi = &f[base + i];
-            if (finish_cmd(q, &bt.cs[k], &fi->e, fi->msg_id, &fi->o, when[k]) != 0) {
-                rcs[base + i] = QUEUE_ERR_STATE;
-                continue;
+            if ((rcs[base + i] = fin_valid(q, &f[base + i])) == 0) {
+                rcs[base + i] = QUEUE_ERR_CONN;
+                idx[k++] = base + i;
             }
-            bt.scripts[k] = QSCRIPT_FINISH;
-            idx[k++] = base + i;
         }
-        rc = k ? pipeline(q, bt.cs, bt.scripts, k, bt.out, "finish") : 0;
-        for (size_t i = 0; i < k; i++) {
-            if (!rc) {
-                rcs[idx[i]] = code_reply(q, bt.out[i], "finish");
-                recorded |= rcs[idx[i]] == 0;
+        /* the valid outcomes in calls of SCRIPT_BATCH, one pipeline */
+        for (size_t off = 0; off < k; off += SCRIPT_BATCH, nc++) {
+            size_t kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            bt.scripts[nc] = QSCRIPT_FINISH;
+            finish_cmd(q, &bt.cs[nc], f, &idx[off], kk);
+        }
+        rc = nc ? pipeline(q, bt.cs, bt.scripts, nc, bt.out, "finish") : 0;
+        for (size_t j = 0; j < nc; j++) {
+            size_t off = j * SCRIPT_BATCH, kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            int top = rc;
+            const redisReply *r = rc ? NULL : batch_reply(q, bt.out[j], kk, "finish", &top);
+            for (size_t i = 0; i < kk && !rc; i++) {
+                rcs[idx[off + i]] = r ? code_of(q, r->element[i], "finish") : top;
+                recorded |= rcs[idx[off + i]] == 0;
             }
-            cmd_free(&bt.cs[i]);
+            if (bt.out[j])
+                freeReplyObject(bt.out[j]);
+            cmd_free(&bt.cs[j]);
         }
     }
-    free(when);
     free(idx);
     batch_free(&bt);
     if (!rc && recorded)
@@ -1702,6 +1858,16 @@ int queue_reclaim(queue *q, tpl_lane lane, long long min_idle_ms,
             break;
     }
     free(p);
+    if (!rc) {      /* what finished behind the entries reclaimed leaves the lane */
+        int fl[LANE_COUNT] = { 0 }, sc;
+        fl[lane == LANE_BULK] = 1;
+        cmd c;
+        redisReply *r = NULL;
+        trim_cmds(q, fl, &c, &sc);
+        if (pipeline(q, &c, &sc, 1, &r, "trim") == 0)
+            trim_reply(r);
+        cmd_free(&c);
+    }
     if (requeued)
         *requeued = nreq;
     if (held)
@@ -1913,11 +2079,34 @@ int queue_dead_retry(queue *q, const char *id, long long now_ms)
     return code_reply(q, r, "dead_retry");
 }
 
+/* The `lag` of group GROUP in an XINFO GROUPS reply; -1 when Redis could
+ * not tell (it answers nil after some deletions) or there is no group. */
+static long long group_lag(const redisReply *r)
+{
+    for (size_t g = 0; r && r->type == REDIS_REPLY_ARRAY && g < r->elements; g++) {
+        const redisReply *h = r->element[g];
+        long long lag = -1;
+        int ours = 0;
+        for (size_t j = 0; h && h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2) {
+            const char *f = rstr(h->element[j]);
+            if (!f)
+                continue;
+            if (!strcmp(f, "name"))
+                ours = rstr(h->element[j + 1]) && !strcmp(h->element[j + 1]->str, GROUP);
+            else if (!strcmp(f, "lag") && h->element[j + 1]->type == REDIS_REPLY_INTEGER)
+                lag = h->element[j + 1]->integer;
+        }
+        if (ours)
+            return lag;
+    }
+    return -1;
+}
+
 int queue_stats(queue *q, long long now_ms, json_t **out)
 {
     clearerr_q(q);
     *out = NULL;
-    enum { PER_LANE = 3, NCMD = PER_LANE * LANE_COUNT + 5 };
+    enum { PER_LANE = 4, NCMD = PER_LANE * LANE_COUNT + 5 };
     cmd cs[NCMD];
     redisReply *r[NCMD];
     for (int l = 0; l < LANE_COUNT; l++) {
@@ -1928,6 +2117,8 @@ int queue_stats(queue *q, long long now_ms, json_t **out)
         cmd_str(&c[1], GROUP);
         cmd_init(&c[2]); cmd_str(&c[2], "XRANGE"); key_push(&c[2], q, k, NULL);
         cmd_str(&c[2], "-"); cmd_str(&c[2], "+"); cmd_str(&c[2], "COUNT"); cmd_str(&c[2], "1");
+        /* the group's lag: what it has not read (a missing lane: an error, ignored) */
+        cmd_init(&c[3]); cmd_str(&c[3], "XINFO"); cmd_str(&c[3], "GROUPS"); key_push(&c[3], q, k, NULL);
     }
     cmd *c = &cs[PER_LANE * LANE_COUNT];
     cmd_init(&c[0]); cmd_str(&c[0], "ZCARD"); key_push(&c[0], q, K_SCHED, NULL);
@@ -1940,6 +2131,8 @@ int queue_stats(queue *q, long long now_ms, json_t **out)
     int rc = pipeline(q, cs, NULL, NCMD, r, "stats");
     for (int i = 0; i < NCMD; i++) {
         cmd_free(&cs[i]);
+        if (i < PER_LANE * LANE_COUNT && i % PER_LANE == 3)
+            continue;
         if (r[i] && r[i]->type == REDIS_REPLY_ERROR) {
             if (!rc)
                 rc = reply_error(q, r[i], "stats");
@@ -1959,9 +2152,13 @@ int queue_stats(queue *q, long long now_ms, json_t **out)
             long long ms = strtoll(lr[2]->element[0]->element[0]->str, NULL, 10);
             oldest = now_ms > ms ? now_ms - ms : 0;
         }
-        json_object_set_new(lo, "depth", json_integer(rint_(lr[0])));
-        json_object_set_new(lo, "pending",
-                            json_integer(is_arr(lr[1], 1) ? rint_(lr[1]->element[0]) : 0));
+        /* FINISH leaves entries finished behind one still in flight until
+         * that one finishes (scripts.c, TRIM): XLEN counts them, the
+         * group's lag (unread) plus its pending entries does not */
+        long long pending = is_arr(lr[1], 1) ? rint_(lr[1]->element[0]) : 0;
+        long long lag = group_lag(lr[3]);
+        json_object_set_new(lo, "depth", json_integer(lag >= 0 ? lag + pending : rint_(lr[0])));
+        json_object_set_new(lo, "pending", json_integer(pending));
         json_object_set_new(lo, "oldest_age_ms", json_integer(oldest));
         json_object_set_new(lanes, lane_str((tpl_lane)l), lo);
     }

@@ -25,8 +25,9 @@
  *   {p}:bodies          zset    message id -> created ms: texts the retention
  *                               purge will remove (queue/retention.h)
  * Streams are read by the consumer group "herald". Every state change of a
- * message is one Lua script, so a record, its stream entry and its
- * idempotency key change together or not at all.
+ * message happens inside one Lua script call, so a record, its stream entry
+ * and its idempotency key change together or not at all; the bulk paths
+ * (enqueue, begin, finish) hand Redis a whole batch in one call.
  *
  * A `queue` is one Redis connection: use one per thread. A call that fails
  * on the connection returns QUEUE_ERR_CONN; the next call reconnects.
@@ -108,9 +109,12 @@ typedef struct queue_enq_result {
     char id[QUEUE_ID_MAX];
 } queue_enq_result;
 
-/* Enqueues n messages in one pipeline, each atomically (record + lane entry
- * or schedule + idempotency key). Per-item results in res[]. Returns 0 when
- * every item got an answer (check res[i].status), QUEUE_ERR_CONN otherwise. */
+/* Enqueues n messages, each atomically (record + lane entry or schedule +
+ * idempotency key), in order (a key used twice in the batch makes the
+ * second a duplicate), one script call per 256. Per-item results in res[].
+ * Returns 0 when every item got an answer (check res[i].status; a batch
+ * Redis refused as a whole, at maxmemory say, gives each item that error),
+ * QUEUE_ERR_CONN otherwise. */
 int queue_enqueue(queue *q, const queue_new_msg *msgs, size_t n, queue_enq_result *res);
 
 /* Looks up the id of an idempotency key. 0, QUEUE_ERR_NOTFOUND or error. */
@@ -166,8 +170,8 @@ enum { QUEUE_BEGIN_SEND = 0, QUEUE_BEGIN_SKIP = 1, QUEUE_BEGIN_DEAD = 2 };
 int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
                      long long now_ms, long long lease_ms, queue_job *job);
 
-/* Begins n entries in one round trip (pipelined; one WAIT for all with
- * redis.wait_replicas). Returns 0 when Redis answered: rcs[i] is what
+/* Begins n entries in one round trip (one script call per 256; one WAIT
+ * for all with redis.wait_replicas). Returns 0 when Redis answered: rcs[i] is what
  * queue_begin_send would have returned for e[i], jobs[i] filled for
  * QUEUE_BEGIN_SEND (clear each). Otherwise a QUEUE_ERR_* and every rcs[i]
  * that may have begun is QUEUE_ERR_CONN (no job is filled). */
@@ -194,8 +198,9 @@ typedef struct queue_outcome {
     long long note_keep_ms;
 } queue_outcome;
 
-/* Records the outcome, appends to the timeline, bumps the counters, acks
- * and deletes the stream entry -- in one script. */
+/* Records the outcome, appends to the timeline, bumps the counters and
+ * acks the stream entry (trimmed from the lane in the same call once no
+ * older entry is in flight) -- in one script. */
 int queue_finish(queue *q, const queue_entry *e, const char *msg_id,
                  const queue_outcome *o);
 
@@ -206,8 +211,8 @@ typedef struct queue_fin {
     queue_outcome o;
 } queue_fin;
 
-/* Records n outcomes in one round trip (pipelined FINISH scripts, one
- * WAIT). Returns 0 when Redis answered, rcs[i] what queue_finish would
+/* Records n outcomes in one round trip (one FINISH script call per 256,
+ * one WAIT). Returns 0 when Redis answered, rcs[i] what queue_finish would
  * have returned for f[i]; otherwise a QUEUE_ERR_* (QUEUE_ERR_CONN: not
  * known to have been recorded, write them again) copied into rcs[]. */
 int queue_finish_many(queue *q, const queue_fin *f, size_t n, int *rcs);

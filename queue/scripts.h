@@ -25,6 +25,7 @@ typedef enum {
     QSCRIPT_DLR_REPORT,
     QSCRIPT_INBOUND_PART,
     QSCRIPT_INBOUND_FLUSH,
+    QSCRIPT_TRIM,
     QSCRIPT_COUNT
 } queue_script_id;
 
