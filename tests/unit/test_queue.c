@@ -662,6 +662,111 @@ static void test_stats(queue *q)
     }
 }
 
+/* An integer hash field (0 when absent). */
+static long long hget_ll(const char *key, const char *f)
+{
+    redisReply *r = R("HGET %s %s", key, f);
+    long long v = r && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+    freeReplyObject(r);
+    return v;
+}
+
+static long long day_ctr(long long at, const char *field_name);
+
+/* The batch scripts: 150 messages enqueued, begun and finished in calls of
+ * 64 (a key repeated across two calls is a duplicate), outcomes of three
+ * kinds in one window with their counters added up, and the lane trimmed
+ * only up to the oldest entry still in flight. */
+static void test_batch_scripts(queue *q)
+{
+    enum { N = 150 };
+    long long now = now_ms();
+    static queue_new_msg m[N];
+    static queue_enq_result res[N];
+    static char keys[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "bw-%d", i == 140 ? 10 : i);
+        m[i] = msg(keys[i], LANE_BULK, now);
+        m[i].family = "batchfam";
+    }
+    CHECK_INT(queue_enqueue(q, m, N, res), 0);
+    int dups = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_INT(res[i].status, QUEUE_OK);
+        dups += res[i].duplicate;
+    }
+    CHECK_INT(dups, 1);
+    CHECK_INT(res[140].duplicate, 1);
+    CHECK_STR(res[140].id, res[10].id);
+    CHECK_INT(RI("XLEN " K("lane:bulk")), N - 1);
+    redisReply *r = R("ZSCORE " K("bodies") " %s", res[149].id);
+    CHECK(r && r->type == REDIS_REPLY_STRING);      /* in the retention index */
+    freeReplyObject(r);
+    CHECK_INT(day_ctr(now, "batchfam:queued"), N - 1);
+
+    static queue_entry e[N];
+    static queue_job j[N];
+    static int rcs[N];
+    int n = 0, got = 0;
+    while (got < N - 1 && queue_read_lane(q, LANE_BULK, "w9", N - 1 - got, 0, e + got, &n) == 0 && n > 0)
+        got += n;
+    CHECK_INT(got, N - 1);
+    CHECK_INT(queue_begin_many(q, e, (size_t)got, "w9", now, 30000, j, rcs), 0);
+    int began = 0;
+    for (int i = 0; i < got; i++) {
+        began += rcs[i] == QUEUE_BEGIN_SEND;
+        queue_job_clear(&j[i]);
+    }
+    CHECK_INT(began, N - 1);
+
+    /* all but the oldest: sent, one retry, one dead */
+    static queue_fin f[N];
+    for (int i = 1; i < got; i++) {
+        queue_outcome o = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "r", .now_ms = now };
+        if (i == 5) {
+            o.kind = QUEUE_OUT_RETRY;
+            o.detail = "throttled";
+            o.retry_at_ms = now + 600000;
+        } else if (i == 6) {
+            o.kind = QUEUE_OUT_DEAD;
+            o.detail = "number refused";
+        }
+        f[i - 1] = (queue_fin){ .e = e[i], .msg_id = e[i].msg_id, .o = o };
+    }
+    long long sent0 = hget_ll(K("stats"), "sent:batchfam:sink");
+    CHECK_INT(queue_finish_many(q, f, (size_t)got - 1, rcs), 0);
+    for (int i = 0; i < got - 1; i++)
+        CHECK_INT(rcs[i], 0);
+    char b[64];
+    CHECK_STR(field(q, e[5].msg_id, "status", b, sizeof b), "queued");
+    CHECK_STR(field(q, e[6].msg_id, "status", b, sizeof b), "dead");
+    CHECK_STR(field(q, e[7].msg_id, "status", b, sizeof b), "sent");
+    CHECK_INT(hget_ll(K("stats"), "sent:batchfam:sink") - sent0, N - 4);
+    CHECK_INT(hget_ll(K("stats"), "retry:batchfam:sink"), 1);
+    CHECK_INT(hget_ll(K("stats"), "dead:batchfam:sink"), 1);
+    CHECK_INT(day_ctr(now, "batchfam:sent"), N - 4);
+    CHECK_INT(day_ctr(now, "batchfam:retry"), 1);
+    CHECK_INT(day_ctr(now, "batchfam:dead"), 1);
+    /* the oldest is still in flight: nothing behind it is trimmed yet,
+     * but the depth counts only it */
+    CHECK_INT(RI("XPENDING " K("lane:bulk") " herald"), 1);
+    CHECK_INT(RI("XLEN " K("lane:bulk")), N - 1);
+    json_t *st = NULL;
+    CHECK_INT(queue_stats(q, now, &st), 0);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(json_object_get(st, "lanes"), "bulk"),
+                                                 "depth")), 1);
+    json_decref(st);
+    /* a second finish of one of them is refused, and changes nothing */
+    CHECK_INT(queue_finish_many(q, f, 1, rcs), 0);
+    CHECK_INT(rcs[0], QUEUE_ERR_STATE);
+    /* the oldest finishes: the whole lane goes */
+    queue_outcome o = { .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "r", .now_ms = now };
+    CHECK_INT(queue_finish(q, &e[0], e[0].msg_id, &o), 0);
+    CHECK_INT(RI("XLEN " K("lane:bulk")), 0);
+    CHECK_INT(RI("XPENDING " K("lane:bulk") " herald"), 0);
+    Rdo("ZREM " K("sched") " %s", e[5].msg_id);      /* the retry is not for later tests */
+}
+
 /* An integer field of the local day's counters (0 when absent). */
 static long long day_ctr(long long at, const char *field_name)
 {
@@ -1079,6 +1184,7 @@ int main(void)
     test_release(q);
     test_reclaim(q);
     test_stats(q);
+    test_batch_scripts(q);
     test_case_and_day(q);
     test_block(q);
     test_lease_inbound(q);
