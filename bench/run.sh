@@ -263,7 +263,7 @@ bench_api() {
     local token=bench-token-0123456789abcdef
     write_conf "$W/api.conf" "$WORKERS" "$SINK_ROUTE"
     cat >> "$W/api.conf" <<CONF
-api = { enabled = true; port = 0; threads = 4;
+api = { enabled = true; port = 0;
         tokens = ( { name = "bench"; token = "$token"; scopes = [ "send" ]; } ); };
 CONF
     gw_up "$W/api.conf" api

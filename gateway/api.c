@@ -66,7 +66,7 @@ const cfg_key api_cfg_keys[] = {
     { "enabled", CFG_BOOL, "false", 0, 0, NULL, "serve the HTTP API from the daemon" },
     { "listen", CFG_STR, "127.0.0.1", 0, 0, NULL, "address to bind (IPv4 or IPv6 literal); loopback unless a proxy fronts it" },
     { "port", CFG_INT, "8088", 0, 65535, NULL, "TCP port; 0 picks a free one (tests)" },
-    { "threads", CFG_INT, "4", 1, 256, NULL, "server threads (each holds one Redis connection while it works)" },
+    { "threads", CFG_INT, "16", 1, 256, NULL, "server threads (each holds one Redis connection while it works)" },
     { "max_body_bytes", CFG_INT, "1048576", 1024, 67108864, NULL, "largest request body; more is answered 413" },
     { "max_json_depth", CFG_INT, "16", 2, 1000, NULL, "deepest nesting of arrays/objects in a request" },
     { "max_header_bytes", CFG_INT, "16384", 4096, 1048576, NULL, "memory for the request line and headers" },

@@ -23,7 +23,7 @@ conf_base "$C" bench
 TOKEN=bench-token-0123456789abcdef
 cat >> "$C" <<CONF
 routes = ( { name = "sink"; driver = "sink"; } );
-api = { enabled = true; port = 0; threads = 4;
+api = { enabled = true; port = 0;
         tokens = ( { name = "bench"; token = "$TOKEN"; scopes = [ "send" ]; } ); };
 CONF
 gw_start bench "$C" || exit 1
