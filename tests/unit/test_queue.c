@@ -622,6 +622,33 @@ static void test_reclaim(queue *q)
     queue_job_clear(&j);
     CHECK_INT(queue_finish(q, &e[0], g, &out), 0);
 
+    /* A finished entry behind one in flight stays in the lane until that
+     * one leaves it; when it leaves by a reclaim, the reclaim trims. */
+    char x[QUEUE_ID_MAX], y[QUEUE_ID_MAX];
+    CHECK_INT(enqueue1(q, msg("rc-x", LANE_BULK, now), x), 0);
+    CHECK_INT(enqueue1(q, msg("rc-y", LANE_BULK, now), y), 0);
+    CHECK_INT(queue_read_lane(q, LANE_BULK, "gwC-1", 4, 0, e, &n), 0);
+    CHECK_INT(n, 2);
+    CHECK_STR(e[0].msg_id, x);
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT(queue_begin_send(q, &e[i], "gwC-1", now, 1, &j), QUEUE_BEGIN_SEND);
+        queue_job_clear(&j);
+    }
+    CHECK_INT(queue_finish(q, &e[1], y, &out), 0);
+    CHECK_INT(RI("XLEN " K("lane:bulk")), 2);
+    CHECK_INT(queue_reclaim(q, LANE_BULK, 0, NULL, RECLAIM_HOLD, now + 100, &req, &held), 0);
+    CHECK_INT(held, 1);
+    CHECK_STR(field(q, x, "status", b, sizeof b), "uncertain");
+    CHECK_INT(RI("XLEN " K("lane:bulk")), 0);
+    CHECK_INT(RI("XPENDING " K("lane:bulk") " herald"), 0);
+    CHECK_INT(queue_dead_retry(q, x, now + 200), 0);       /* back to the lane, for later tests */
+    CHECK_INT(queue_read_lane(q, LANE_BULK, "gwC-1", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(queue_begin_send(q, &e[0], "gwC-1", now, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    CHECK_INT(queue_finish(q, &e[0], x, &out), 0);
+    CHECK_INT(RI("XLEN " K("lane:bulk")), 0);
+
     /* Nothing pending, nothing done; NULL counters are allowed. */
     CHECK_INT(queue_reclaim(q, LANE_BULK, 0, NULL, RECLAIM_RESEND, now, NULL, NULL), 0);
 }
