@@ -1491,7 +1491,7 @@ static void h_metrics(api_req *r)
                "herald_api_messages_total{result=\"rejected\"} %lld\n",
             (long long)atomic_load(&api_enqueued), (long long)atomic_load(&api_duplicates),
             (long long)atomic_load(&api_rejected));
-    fprintf(f, "# HELP herald_queue_depth Entries in a lane's stream.\n# TYPE herald_queue_depth gauge\n");
+    fprintf(f, "# HELP herald_queue_depth Messages waiting or in flight in a lane.\n# TYPE herald_queue_depth gauge\n");
     json_object_foreach(json_object_get(st, "lanes"), k, v)
         fprintf(f, "herald_queue_depth{lane=\"%s\"} %lld\n", k,
                 (long long)json_integer_value(json_object_get(v, "depth")));
