@@ -117,7 +117,8 @@ static const char lua_enqueue[] = LUA_PRELUDE
  * Returns one reply per message: {0, family, template, to, text, encoding,
  * vars, code, parts, lane, attempts, opted out (1/0, bulk lane only)},
  * {1, why} (skip) or {2, why} (dead letter). The opt-out answer rides on
- * this call so the worker spends no round trip of its own on it. */
+ * this call (one HMGET of the list for the call's bulk messages) so the
+ * worker spends no round trip of its own on it. */
 static const char lua_begin[] = LUA_PRELUDE
 "local consumer, now, lease = ARGV[1], ARGV[2], ARGV[3]\n"
 "local function to_dead(lane, entry, id, lname, why, family)\n"
@@ -155,14 +156,22 @@ static const char lua_begin[] = LUA_PRELUDE
 "  redis.call('HSET', rec, 'status', 'sending', 'owner', consumer, 'lease_until', lease,\n"
 "    'attempts', tostring(n), 'updated', now,\n"
 "    'tl', tline(r[14], now, 'sending', 'attempt ' .. n .. ' by ' .. consumer))\n"
-"  local oo = 0\n"
-"  if r[11] == 'bulk' then oo = redis.call('HEXISTS', KEYS[2], r[5]) end\n"
-"  return {0, r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], n, oo}\n"
+"  return {0, r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], n, 0}\n"
 "end\n"
-"local out = {}\n"
+"local out, bulk, tos = {}, {}, {}\n"
 "for i = 1, tonumber(ARGV[4]) do\n"
 "  local a = 5 + 3 * (i - 1)\n"
-"  out[i] = one(KEYS[4 + i], ARGV[a], ARGV[a + 1], ARGV[a + 2])\n"
+"  local o = one(KEYS[4 + i], ARGV[a], ARGV[a + 1], ARGV[a + 2])\n"
+"  out[i] = o\n"
+"  if o[1] == 0 and o[10] == 'bulk' then\n"
+"    bulk[#bulk + 1] = o\n"
+"    tos[#tos + 1] = o[4]\n"
+"  end\n"
+"end\n"
+"-- the opt-out list, once for the call's bulk messages\n"
+"if #tos > 0 then\n"
+"  local v = redis.call('HMGET', KEYS[2], unpack(tos))\n"
+"  for j, o in ipairs(bulk) do if v[j] then o[12] = 1 end end\n"
 "end\n"
 "return out\n";
 

@@ -738,13 +738,18 @@ static void test_batch_scripts(queue *q)
     while (got < N - 1 && queue_read_lane(q, LANE_BULK, "w9", N - 1 - got, 0, e + got, &n) == 0 && n > 0)
         got += n;
     CHECK_INT(got, N - 1);
+    /* the recipient opted out: every bulk message of every call says so */
+    Rdo("HSET " K("optout") " +8613800138000 1");
     CHECK_INT(queue_begin_many(q, e, (size_t)got, "w9", now, 30000, j, rcs), 0);
-    int began = 0;
+    Rdo("HDEL " K("optout") " +8613800138000");
+    int began = 0, opted = 0;
     for (int i = 0; i < got; i++) {
         began += rcs[i] == QUEUE_BEGIN_SEND;
+        opted += rcs[i] == QUEUE_BEGIN_SEND && j[i].opted_out;
         queue_job_clear(&j[i]);
     }
     CHECK_INT(began, N - 1);
+    CHECK_INT(opted, N - 1);
 
     /* all but the oldest: sent, one retry, one dead */
     static queue_fin f[N];
