@@ -949,6 +949,12 @@ static int replicated(queue *q, const char *what)
  * SCRIPT_BATCH. */
 enum { SCRIPT_CALLS = (PIPE_CHUNK + SCRIPT_BATCH - 1) / SCRIPT_BATCH };
 
+/* Messages in the call that starts at off of a round of k. */
+static size_t call_len(size_t k, size_t off)
+{
+    return k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+}
+
 /* The answer of call j of a batch round: its k per-message replies, or
  * *top set to the error that stands for all of them. */
 static const redisReply *batch_reply(queue *q, const redisReply *r, size_t k, const char *what,
@@ -995,13 +1001,13 @@ int queue_enqueue(queue *q, const queue_new_msg *msgs, size_t n, queue_enq_resul
         /* the round's messages in calls of SCRIPT_BATCH, one pipeline */
         size_t nc = 0;
         for (size_t off = 0; off < k; off += SCRIPT_BATCH, nc++) {
-            size_t kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            size_t kk = call_len(k, off);
             bt.scripts[nc] = QSCRIPT_ENQUEUE;
             enq_build(q, &msgs[base + off], &res[base + off], &now[off], kk, &bt.cs[nc]);
         }
         rc = pipeline(q, bt.cs, bt.scripts, nc, bt.out, "enqueue");
         for (size_t j = 0; j < nc; j++) {
-            size_t off = j * SCRIPT_BATCH, kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            size_t off = j * SCRIPT_BATCH, kk = call_len(k, off);
             int top = rc;
             const redisReply *r = rc ? NULL : batch_reply(q, bt.out[j], kk, "enqueue", &top);
             for (size_t i = 0; i < kk; i++) {
@@ -1311,8 +1317,6 @@ void queue_job_clear(queue_job *j)
     memset(j, 0, sizeof *j);
 }
 
-/* The BEGIN script call of one entry. */
-
 /* The BEGIN script call of the k entries e[0..k-1]: its keys and
  * arguments are listed above lua_begin in scripts.c. */
 static void begin_cmd(queue *q, cmd *c, const queue_entry *e, size_t k, const char *consumer,
@@ -1390,13 +1394,13 @@ int queue_begin_many(queue *q, const queue_entry *e, size_t n, const char *consu
     for (size_t base = 0; !rc && base < n; base += PIPE_CHUNK) {
         size_t k = n - base < PIPE_CHUNK ? n - base : PIPE_CHUNK, nc = 0;
         for (size_t off = 0; off < k; off += SCRIPT_BATCH, nc++) {
-            size_t kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            size_t kk = call_len(k, off);
             bt.scripts[nc] = QSCRIPT_BEGIN;
             begin_cmd(q, &bt.cs[nc], &e[base + off], kk, consumer, now_ms, lease_ms);
         }
         rc = pipeline(q, bt.cs, bt.scripts, nc, bt.out, "begin_send");
         for (size_t j = 0; j < nc; j++) {
-            size_t off = j * SCRIPT_BATCH, kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            size_t off = j * SCRIPT_BATCH, kk = call_len(k, off);
             int top = rc;
             const redisReply *r = rc ? NULL : batch_reply(q, bt.out[j], kk, "begin_send", &top);
             for (size_t i = 0; i < kk && !rc; i++) {
@@ -1433,7 +1437,6 @@ int queue_begin_send(queue *q, const queue_entry *e, const char *consumer,
     return rc ? rc : one;
 }
 
-
 /* A FINISH outcome the script can take: 0, or QUEUE_ERR_STATE. */
 static int fin_valid(queue *q, const queue_fin *f)
 {
@@ -1442,6 +1445,12 @@ static int fin_valid(queue *q, const queue_fin *f)
         return QUEUE_ERR_STATE;
     }
     return 0;
+}
+
+/* Does a FINISH note what went to whom (queue_outcome.note_to)? */
+static int has_note(const queue_outcome *o)
+{
+    return o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
 }
 
 /* The FINISH script call of k outcomes (f[idx[0..k-1]], all valid):
@@ -1462,9 +1471,8 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
     for (size_t j = 0; j < k; j++) {
         const queue_fin *fi = &f[idx[j]];
         const queue_outcome *o = &fi->o;
-        int note = o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
         key_push(c, q, K_MSG, fi->msg_id);
-        if (note)
+        if (has_note(o))
             key_push(c, q, K_SENTNOTE, o->note_to);
         else
             key_push(c, q, K_MSG, fi->msg_id);      /* a placeholder: no note */
@@ -1475,7 +1483,6 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
     for (size_t j = 0; j < k; j++) {
         const queue_fin *fi = &f[idx[j]];
         const queue_outcome *o = &fi->o;
-        int note = o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
         char when[40];
         fmt_utc(o->retry_at_ms, when, sizeof when);
         cmd_str(c, fi->e.entry_id);
@@ -1487,35 +1494,23 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
         cmd_ll(c, o->now_ms);
         cmd_str(c, fi->msg_id);
         cmd_fmt(c, "%s", when);           /* a copy: when is this frame's */
-        cmd_ll(c, note ? o->note_keep_ms : 0);
+        cmd_ll(c, has_note(o) ? o->note_keep_ms : 0);
         cmd_str(c, fi->e.lane == LANE_BULK ? "b" : "u");
     }
 }
 
-/* TRIM of each lane flagged in lanes[] (index: LANE_BULK or not), into
- * cs[]/scripts[] (room for LANE_COUNT); clears the flags. Returns how
- * many commands it wrote. */
-static size_t trim_cmds(queue *q, int lanes[LANE_COUNT], cmd *cs, int *scripts)
+/* TRIM of a lane's acknowledged head. Its answer is not the caller's: a
+ * failed trim costs only memory until the next one, so it is dropped. */
+static void trim_lane(queue *q, tpl_lane lane)
 {
-    size_t n = 0;
-    for (int l = 0; l < LANE_COUNT; l++) {
-        if (!lanes[l])
-            continue;
-        lanes[l] = 0;
-        scripts[n] = QSCRIPT_TRIM;
-        cmd_script(&cs[n], q, QSCRIPT_TRIM, 1);
-        key_push(&cs[n], q, l ? K_LANE_BULK : K_LANE_URGENT, NULL);
-        n++;
-    }
-    return n;
-}
-
-/* A TRIM's answer is not the caller's: a failed trim (Redis refusing the
- * script) costs only memory until the next one, so the reply is dropped. */
-static void trim_reply(redisReply *r)
-{
-    if (r)
+    cmd c;
+    int script = QSCRIPT_TRIM;
+    redisReply *r = NULL;
+    cmd_script(&c, q, QSCRIPT_TRIM, 1);
+    key_push(&c, q, lane_key(lane), NULL);
+    if (pipeline(q, &c, &script, 1, &r, "trim") == 0 && r)
         freeReplyObject(r);
+    cmd_free(&c);
 }
 
 int queue_finish_many(queue *q, const queue_fin *f, size_t n, int *rcs)
@@ -1541,13 +1536,13 @@ int queue_finish_many(queue *q, const queue_fin *f, size_t n, int *rcs)
         }
         /* the valid outcomes in calls of SCRIPT_BATCH, one pipeline */
         for (size_t off = 0; off < k; off += SCRIPT_BATCH, nc++) {
-            size_t kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            size_t kk = call_len(k, off);
             bt.scripts[nc] = QSCRIPT_FINISH;
             finish_cmd(q, &bt.cs[nc], f, &idx[off], kk);
         }
         rc = nc ? pipeline(q, bt.cs, bt.scripts, nc, bt.out, "finish") : 0;
         for (size_t j = 0; j < nc; j++) {
-            size_t off = j * SCRIPT_BATCH, kk = k - off < SCRIPT_BATCH ? k - off : SCRIPT_BATCH;
+            size_t off = j * SCRIPT_BATCH, kk = call_len(k, off);
             int top = rc;
             const redisReply *r = rc ? NULL : batch_reply(q, bt.out[j], kk, "finish", &top);
             for (size_t i = 0; i < kk && !rc; i++) {
@@ -1802,7 +1797,7 @@ int queue_reclaim(queue *q, tpl_lane lane, long long min_idle_ms,
                   long long now_ms, int *requeued, int *held)
 {
     clearerr_q(q);
-    int nreq = 0, nheld = 0, rc = 0;
+    int nreq = 0, nheld = 0, rc = 0, touched = 0;
     char start[QUEUE_ENTRY_MAX + 1] = "-";
     size_t plen = consumer_prefix ? strlen(consumer_prefix) : 0;
     if (consumer_prefix)
@@ -1850,6 +1845,7 @@ int queue_reclaim(queue *q, tpl_lane lane, long long min_idle_ms,
             np++;
         }
         freeReplyObject(r);
+        touched |= np > 0;
         if (np && ((rc = pend_fill(q, lane, p, np)) != 0 ||
                    (rc = pend_reclaim(q, lane, p, np, min_idle_ms, policy, now_ms,
                                       &nreq, &nheld)) != 0))
@@ -1858,16 +1854,8 @@ int queue_reclaim(queue *q, tpl_lane lane, long long min_idle_ms,
             break;
     }
     free(p);
-    if (!rc) {      /* what finished behind the entries reclaimed leaves the lane */
-        int fl[LANE_COUNT] = { 0 }, sc;
-        fl[lane == LANE_BULK] = 1;
-        cmd c;
-        redisReply *r = NULL;
-        trim_cmds(q, fl, &c, &sc);
-        if (pipeline(q, &c, &sc, 1, &r, "trim") == 0)
-            trim_reply(r);
-        cmd_free(&c);
-    }
+    if (!rc && touched)   /* what finished behind the entries reclaimed leaves the lane */
+        trim_lane(q, lane);
     if (requeued)
         *requeued = nreq;
     if (held)

@@ -7,9 +7,9 @@
  *   - the timeline field `tl` holds lines "ms\tstatus\tdetail" joined by
  *     "\n"; details are cleaned of tabs and newlines;
  *   - a stream entry that leaves its lane any other way than by FINISH
- *     is XACKed and XDELed; FINISH only XACKs it, and TRIM (run after
- *     each window of FINISH calls and each reclaim) cuts the lane's
- *     acknowledged head in one XTRIM. A lane's XLEN is what waits plus
+ *     is XACKed and XDELed; FINISH only XACKs it and ends by cutting the
+ *     lane's acknowledged head in one XTRIM (trim() below; TRIM does the
+ *     same after a reclaim). A lane's XLEN is what waits plus
  *     what is in flight, plus entries finished after the oldest one
  *     still in flight (until that one finishes);
  *   - state problems are returned as values ({code, text}), never raised:
@@ -37,7 +37,20 @@
 "  return redis.call('XADD', dead, '*', 'id', id, 'reason', clean(reason),\n" \
 "                    'lane', lane or '', 'family', family or '', 'at', now)\n" \
 "end\n" \
-"local terminal = {sent=true, delivered=true, failed=true, dead=true, uncertain=true}\n"
+"local terminal = {sent=true, delivered=true, failed=true, dead=true, uncertain=true}\n" \
+"-- counters added up over a batch: t[key][field] = n, then written once a field\n" \
+"local function add(t, key, field)\n" \
+"  local m = t[key]\n" \
+"  if not m then m = {}; t[key] = m end\n" \
+"  m[field] = (m[field] or 0) + 1\n" \
+"end\n" \
+"local function incr_all(t, ttl)\n" \
+"  for key, m in pairs(t) do\n" \
+"    for field, k in pairs(m) do\n" \
+"      if redis.call('HINCRBY', key, field, k) == k and ttl then redis.call('PEXPIRE', key, ttl) end\n" \
+"    end\n" \
+"  end\n" \
+"end\n"
 
 /* ENQUEUE (a batch of new messages, one call)
  * KEYS: 1 urgent lane, 2 bulk lane, 3 sched, 4 bodies (ids by creation,
@@ -81,7 +94,6 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "  redis.call('PEXPIRE', rec, ARGV[1])\n"
 "  bodies[#bodies + 1] = now\n"
 "  bodies[#bodies + 1] = id\n"
-
 "  -- console: the case number's index (ids past retention leave it) and\n"
 "  -- the local day's count of messages queued per family\n"
 "  if A[15] ~= '' then\n"
@@ -89,10 +101,7 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "    redis.call('ZREMRANGEBYSCORE', case, '-inf', '(' .. A[16])\n"
 "    redis.call('PEXPIRE', case, ARGV[1])\n"
 "  end\n"
-"  local m = days[day]\n"
-"  if not m then m = {}; days[day] = m end\n"
-"  local f = A[2] .. ':queued'\n"
-"  m[f] = (m[f] or 0) + 1\n"
+"  add(days, day, A[2] .. ':queued')\n"
 "  return {0, id}\n"
 "end\n"
 "local out = {}\n"
@@ -101,11 +110,7 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "  out[i] = one(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], {unpack(ARGV, a, a + 15)})\n"
 "end\n"
 "if #bodies > 0 then redis.call('ZADD', KEYS[4], unpack(bodies)) end\n"
-"for key, m in pairs(days) do\n"
-"  for field, k in pairs(m) do\n"
-"    if redis.call('HINCRBY', key, field, k) == k then redis.call('PEXPIRE', key, ARGV[3]) end\n"
-"  end\n"
-"end\n"
+"incr_all(days, ARGV[3])\n"
 "return out\n";
 
 /* BEGIN (begin_send of a window of entries, one call)
@@ -221,12 +226,6 @@ static const char lua_begin[] = LUA_PRELUDE
  * even at maxmemory (the script also frees the entry), or it is resent. */
 static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "local acks, stats, days = {u = {}, b = {}}, {}, {}\n"
-"local function add(t, k, f)\n"
-"  local m = t[k]\n"
-"  if not m then m = {}; t[k] = m end\n"
-"  m[f] = (m[f] or 0) + 1\n"
-"end\n"
-"local evs = {sent='sent', retry='retry', wait='wait', uncertain='uncertain'}\n"
 "local function one(rec, note, day, A)\n"
 "  local entry, kind, route, now, id = A[1], A[2], A[3], A[7], A[8]\n"
 "  local r = redis.call('HMGET', rec, 'status', 'entry', 'family', 'lane', 'attempts', 'tl')\n"
@@ -280,7 +279,7 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "  end\n"
 "  add(stats, KEYS[3], kind .. ':' .. ctr)\n"
 "  -- console: the local day's counters per family\n"
-"  add(days, day, fam .. ':' .. (evs[kind] or 'dead'))\n"
+"  add(days, day, fam .. ':' .. kind)\n"
 "  return {0}\n"
 "end\n"
 "local out = {}\n"
@@ -295,14 +294,8 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "    trim(key)\n"
 "  end\n"
 "end\n"
-"for key, m in pairs(stats) do\n"
-"  for field, k in pairs(m) do redis.call('HINCRBY', key, field, k) end\n"
-"end\n"
-"for key, m in pairs(days) do\n"
-"  for field, k in pairs(m) do\n"
-"    if redis.call('HINCRBY', key, field, k) == k then redis.call('PEXPIRE', key, ARGV[1]) end\n"
-"  end\n"
-"end\n"
+"incr_all(stats)\n"
+"incr_all(days, ARGV[1])\n"
 "return out\n";
 
 /* TRIM (a lane's acknowledged head; after a reclaim)
