@@ -1998,7 +1998,22 @@ int queue_get(queue *q, const char *id, json_t **out)
         seterr(q, "queue_get: out of memory");
         return QUEUE_ERR_PROTO;
     }
-    json_object_set_new(o, "timeline", tl ? tl : json_array());
+    if (!tl)
+        tl = json_array();
+    /* An attempt in progress: its `sending` line is not stored until the
+     * attempt ends (LUA_ATTEMPT_LINE in scripts.h); derived here from the
+     * fields BEGIN wrote. */
+    const char *st = json_string_value(json_object_get(o, "status"));
+    if (tl && st && !strcmp(st, "sending")) {
+        const char *owner = json_string_value(json_object_get(o, "owner"));
+        char detail[160];
+        snprintf(detail, sizeof detail, "attempt %lld by %s",
+                 (long long)json_integer_value(json_object_get(o, "attempts")), owner ? owner : "?");
+        json_array_append_new(tl, json_pack("{s:I, s:s, s:s}", "at",
+                              json_integer_value(json_object_get(o, "updated")),
+                              "status", "sending", "detail", detail));
+    }
+    json_object_set_new(o, "timeline", tl);
     *out = o;
     return 0;
 }

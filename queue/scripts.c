@@ -25,6 +25,12 @@
 "  if cur and cur ~= '' then line = cur .. '\\n' .. line end\n" \
 "  return line\n" \
 "end\n" \
+LUA_ATTEMPT_LINE \
+"-- the timeline of a record whose attempt ends now, with `status` added\n" \
+"local function tl_ended(rec, now, status, detail)\n" \
+"  local a = redis.call('HMGET', rec, 'tl', 'updated', 'attempts', 'owner')\n" \
+"  return tline(attempt(a[1], a[2], a[3], a[4]), now, status, detail)\n" \
+"end\n" \
 "local function tl(rec, now, status, detail)\n" \
 "  redis.call('HSET', rec, 'tl', tline(redis.call('HGET', rec, 'tl'), now, status, detail),\n" \
 "             'updated', now)\n" \
@@ -139,7 +145,7 @@ static const char lua_begin[] = LUA_PRELUDE
 "    return {2, why}\n"
 "  end\n"
 "  local r = redis.call('HMGET', rec, 'status', 'entry', 'family', 'template',\n"
-"    'to', 'text', 'encoding', 'vars', 'code', 'parts', 'lane', 'owner', 'attempts', 'tl')\n"
+"    'to', 'text', 'encoding', 'vars', 'code', 'parts', 'lane', 'owner', 'attempts')\n"
 "  local st = r[1]\n"
 "  if not st then\n"
 "    local why = 'message record missing (expired or never written)'\n"
@@ -158,9 +164,9 @@ static const char lua_begin[] = LUA_PRELUDE
 "    return {2, why}\n"
 "  end\n"
 "  local n = (tonumber(r[13]) or 0) + 1\n"
+"  -- no timeline line: `updated`, `attempts` and `owner` say it (LUA_ATTEMPT_LINE)\n"
 "  redis.call('HSET', rec, 'status', 'sending', 'owner', consumer, 'lease_until', lease,\n"
-"    'attempts', tostring(n), 'updated', now,\n"
-"    'tl', tline(r[14], now, 'sending', 'attempt ' .. n .. ' by ' .. consumer))\n"
+"    'attempts', tostring(n), 'updated', now)\n"
 "  return {0, r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], n, 0}\n"
 "end\n"
 "local out, bulk, tos = {}, {}, {}\n"
@@ -228,7 +234,8 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "local acks, stats, days = {u = {}, b = {}}, {}, {}\n"
 "local function one(rec, note, day, A)\n"
 "  local entry, kind, route, now, id = A[1], A[2], A[3], A[7], A[8]\n"
-"  local r = redis.call('HMGET', rec, 'status', 'entry', 'family', 'lane', 'attempts', 'tl')\n"
+"  local r = redis.call('HMGET', rec, 'status', 'entry', 'family', 'lane', 'attempts', 'tl',\n"
+"    'updated', 'owner')\n"
 "  if not r[1] then return {-3, 'no such message'} end\n"
 "  if r[1] ~= 'sending' or r[2] ~= entry then\n"
 "    local why = 'message is ' .. r[1]\n"
@@ -240,11 +247,12 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "  local fam = r[3] or ''\n"
 "  local ctr = fam .. ':' .. (route == '' and '-' or route)\n"
 "  -- one HSET of the record: these fields, the outcome's and the timeline\n"
+"  -- (the attempt's `sending` line, then the outcome's)\n"
 "  local f = {'entry', '', 'owner', '', 'lease_until', '0', 'route', route, 'updated', now}\n"
 "  local function set(status, detail, ...)\n"
 "    for _, v in ipairs({...}) do f[#f + 1] = v end\n"
 "    f[#f + 1] = 'tl'\n"
-"    f[#f + 1] = tline(r[6], now, status, detail)\n"
+"    f[#f + 1] = tline(attempt(r[6], r[7], r[5], r[8]), now, status, detail)\n"
 "    redis.call('HSET', rec, unpack(f))\n"
 "  end\n"
 "  if kind == 'sent' then\n"
@@ -375,19 +383,22 @@ static const char lua_reclaim[] = LUA_PRELUDE
 "if st == 'queued' or (st == 'sending' and ARGV[4] == 'resend') then\n"
 "  drop(KEYS[1], ARGV[1])\n"
 "  local e = redis.call('XADD', KEYS[1], '*', 'id', ARGV[2])\n"
-"  redis.call('HSET', KEYS[2], 'status', 'queued', 'entry', e, 'owner', '', 'lease_until', '0')\n"
 "  if st == 'queued' then\n"
+"    redis.call('HSET', KEYS[2], 'status', 'queued', 'entry', e, 'owner', '', 'lease_until', '0')\n"
 "    tl(KEYS[2], ARGV[3], 'requeued', 'put back after its reader stopped')\n"
 "  else\n"
-"    tl(KEYS[2], ARGV[3], 'queued', 'reclaimed after a crash: perhaps sent, resending')\n"
+"    local line = tl_ended(KEYS[2], ARGV[3], 'queued', 'reclaimed after a crash: perhaps sent, resending')\n"
+"    redis.call('HSET', KEYS[2], 'status', 'queued', 'entry', e, 'owner', '', 'lease_until', '0',\n"
+"      'tl', line, 'updated', ARGV[3])\n"
 "  end\n"
 "  return 1\n"
 "end\n"
 "if st == 'sending' then\n"
 "  drop(KEYS[1], ARGV[1])\n"
-"  redis.call('HSET', KEYS[2], 'status', 'uncertain', 'entry', '', 'owner', '', 'lease_until', '0')\n"
+"  local line = tl_ended(KEYS[2], ARGV[3], 'uncertain', 'reclaimed after a crash: perhaps sent, held for an operator')\n"
+"  redis.call('HSET', KEYS[2], 'status', 'uncertain', 'entry', '', 'owner', '', 'lease_until', '0',\n"
+"    'tl', line, 'updated', ARGV[3])\n"
 "  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])\n"
-"  tl(KEYS[2], ARGV[3], 'uncertain', 'reclaimed after a crash: perhaps sent, held for an operator')\n"
 "  return 2\n"
 "end\n"
 "drop(KEYS[1], ARGV[1])\n"

@@ -7,6 +7,7 @@
  * and re-sent with EVAL when Redis answers NOSCRIPT. */
 #include "queue/survey.h"
 #include "queue/internal.h"
+#include "queue/scripts.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -144,12 +145,10 @@ static const char lua_item[] =
  * KEYS: 1 record, 2 lane, 3 stats
  * ARGV: 1 entry, 2 now, 3 family, 4 detail.  Returns 0, or 1 when the
  * record is not `sending` through this entry (then nothing changes). */
-static const char lua_skip[] =
-"if redis.call('HGET', KEYS[1], 'status') ~= 'sending' or\n"
-"   redis.call('HGET', KEYS[1], 'entry') ~= ARGV[1] then return 1 end\n"
-"local line = ARGV[2] .. '\\tskipped\\t' .. ARGV[4]\n"
-"local cur = redis.call('HGET', KEYS[1], 'tl')\n"
-"if cur and cur ~= '' then line = cur .. '\\n' .. line end\n"
+static const char lua_skip[] = LUA_ATTEMPT_LINE
+"local r = redis.call('HMGET', KEYS[1], 'status', 'entry', 'tl', 'updated', 'attempts', 'owner')\n"
+"if r[1] ~= 'sending' or r[2] ~= ARGV[1] then return 1 end\n"
+"local line = attempt(r[3], r[4], r[5], r[6]) .. '\\n' .. ARGV[2] .. '\\tskipped\\t' .. ARGV[4]\n"
 "redis.call('HSET', KEYS[1], 'status', 'skipped', 'error', ARGV[4], 'entry', '',\n"
 "  'owner', '', 'lease_until', '0', 'updated', ARGV[2], 'tl', line)\n"
 "redis.call('XACK', KEYS[2], 'herald', ARGV[1])\n"

@@ -205,6 +205,10 @@ rn=$($A enqueue --template rights_notice_victim --to 13900000005 --var name=王�
 wait_until 30 sh -c "$A status $bul | jget .status | grep -qx skipped" || fail "bulletin to an opted-out number: $($A status "$bul" | jget .status)"
 wait_until 30 sh -c "$A status $rn | jget .status | grep -qx sent" || fail "rights notice to an opted-out number not sent"
 expect_eq "$(R HGET '{t}:stats' 'skipped:bulletin:-')" 1 "skipped counted"
+# its timeline: queued, the attempt (stored by the skip), skipped
+$A status "$bul" > "$TEST_TMP/bul.json"
+tls() { for i in 0 1 2 3; do jget ".timeline.$i.status" < "$TEST_TMP/bul.json" 2>/dev/null; done | tr '\n' ' '; }
+expect_eq "$(tls)" "queued sending skipped " "skipped message's timeline"
 # a reply now is past the survey's 7-day window: it answers the latest message (the notice)
 wait_until 10 sh -c "redis-cli -s '$REDIS_SOCK' ZRANGE '{t}:sent:+8613900000005' 0 -1 | grep -q $rn" || fail "notice not noted as sent"
 add +8613900000005 '收到' "$((($(date +%s) + 1) * 1000))"

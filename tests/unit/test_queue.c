@@ -132,6 +132,18 @@ static int timeline_has(queue *q, const char *id, const char *status, const char
     return found;
 }
 
+/* How many times the stored timeline (the `tl` field) holds `has`. */
+static int stored_tl_count(const char *id, const char *has)
+{
+    redisReply *r = R("HGET %s%s tl", K("msg:"), id);
+    int n = 0;
+    if (r && r->type == REDIS_REPLY_STRING)
+        for (const char *p = strstr(r->str, has); p; p = strstr(p + 1, has))
+            n++;
+    freeReplyObject(r);
+    return n;
+}
+
 static void test_connect_errors(void)
 {
     queue_opts o = { .socket = "/nonexistent/herald.sock", .prefix = P, .connect_timeout_ms = 200 };
@@ -236,6 +248,11 @@ static void test_read_order_and_sent(queue *q)
     CHECK(j.id == NULL);
     CHECK_STR(field(q, urg, "status", b, sizeof b), "sending");
     CHECK_STR(field(q, urg, "owner", b, sizeof b), "w1");
+    /* The attempt's line is derived while it lasts, and not stored yet. */
+    CHECK(timeline_has(q, urg, "sending", "attempt 1 by w1"));
+    redisReply *tl = R("HGET %s%s tl", K("msg:"), urg);
+    CHECK(tl && tl->type == REDIS_REPLY_STRING && !strstr(tl->str, "sending"));
+    freeReplyObject(tl);
     /* Another reader of the same entry: skipped, entry not acked. */
     CHECK_INT(queue_begin_send(q, &e[0], "w2", now, 30000, &j), QUEUE_BEGIN_SKIP);
     CHECK_HAS(queue_errstr(q), "being sent by w1");
@@ -248,6 +265,18 @@ static void test_read_order_and_sent(queue *q)
     CHECK_STR(field(q, urg, "route", b, sizeof b), "aliyun");
     CHECK_STR(field(q, urg, "refs", b, sizeof b), "BIZ1,BIZ2");
     CHECK(timeline_has(q, urg, "sent", "via aliyun: BIZ1,BIZ2"));
+    /* FINISH stored the attempt's line (at its begin) before the outcome's. */
+    tl = R("HGET %s%s tl", K("msg:"), urg);
+    CHECK(tl && tl->type == REDIS_REPLY_STRING);
+    if (tl && tl->type == REDIS_REPLY_STRING) {
+        char want[64];
+        snprintf(want, sizeof want, "\n%lld\tsending\tattempt 1 by w1\n", now);
+        const char *s = strstr(tl->str, want), *q1 = strstr(tl->str, "\tqueued\t");
+        const char *s1 = strstr(tl->str, "\tsent\t");
+        CHECK(s && q1 && s1 && q1 < s && s < s1);
+        CHECK(s && strstr(strstr(s, "\tsending\t") + 1, "\tsending\t") == NULL);
+    }
+    freeReplyObject(tl);
     CHECK_INT(queue_finish(q, &e[0], urg, &out), QUEUE_ERR_STATE);
     CHECK_INT(RI("XLEN " K("lane:urgent")), 0);
     CHECK_INT(RI("XPENDING " K("lane:urgent") " herald"), 0);
@@ -554,6 +583,8 @@ static void test_reclaim(queue *q)
     CHECK_INT(held, 0);
     CHECK_STR(field(q, a, "status", b, sizeof b), "queued");
     CHECK(timeline_has(q, a, "queued", "reclaimed after a crash: perhaps sent, resending"));
+    /* the reclaim stored the attempt it ended */
+    CHECK_INT(stored_tl_count(a, "\tsending\tattempt 1 by gwA-1\n"), 1);
     CHECK_INT(RI("XPENDING " K("lane:urgent") " herald"), 0);
     CHECK_INT(RI("XLEN " K("lane:urgent")), 1);
 
@@ -577,6 +608,8 @@ static void test_reclaim(queue *q)
     CHECK_INT(req, 0);
     CHECK_STR(field(q, a, "status", b, sizeof b), "uncertain");
     CHECK(timeline_has(q, a, "uncertain", "perhaps sent"));
+    CHECK_INT(stored_tl_count(a, "\tsending\tattempt 2 by gwA-1\n"), 1);
+    CHECK_INT(stored_tl_count(a, "\tsending\t"), 2);
     CHECK_INT(RI("ZCARD " K("uncertain")), 1);
     CHECK_INT(RI("XLEN " K("lane:urgent")), 0);
     CHECK_INT(RI("XPENDING " K("lane:urgent") " herald"), 0);
