@@ -1072,6 +1072,30 @@ queue *q, const char *idem_key, char id[QUEUE_ID_MAX])
     return rc;
 }
 
+/* A record is sparse (ENQUEUE and FINISH in scripts.c): a field that
+ * would hold its default is not stored. Readers see every field:
+ * the id from the key, "" or 0, and `updated` and `send_at` from
+ * `created`. Fields already present are left alone. */
+static void record_defaults(json_t *o, const char *id)
+{
+    static const char *const empty[] = { "code", "key", "route", "refs", "error",
+                                         "owner", "entry", NULL };
+    static const char *const zero[] = { "attempts", "lease_until", NULL };
+    static const char *const created[] = { "updated", "send_at", NULL };
+    if (!json_object_get(o, "id"))
+        json_object_set_new(o, "id", json_string(id));
+    for (int i = 0; empty[i]; i++)
+        if (!json_object_get(o, empty[i]))
+            json_object_set_new(o, empty[i], json_string(""));
+    for (int i = 0; zero[i]; i++)
+        if (!json_object_get(o, zero[i]))
+            json_object_set_new(o, zero[i], json_integer(0));
+    json_int_t c = json_integer_value(json_object_get(o, "created"));
+    for (int i = 0; created[i]; i++)
+        if (!json_object_get(o, created[i]))
+            json_object_set_new(o, created[i], json_integer(c));
+}
+
 int queue_find_by_case(queue *q, const char *case_no, int max, json_t **out)
 {
     clearerr_q(q);
@@ -1098,16 +1122,18 @@ int queue_find_by_case(queue *q, const char *case_no, int max, json_t **out)
         freeReplyObject(r);
         return proto_error(q, "ZREVRANGE case");
     }
-    static const char *const fields[] = { "id", "template", "family", "status", "to",
+    static const char *const fields[] = { "status", "template", "family", "to",
                                           "created", "updated" };
     enum { NF = sizeof fields / sizeof fields[0] };
     size_t n = r->elements;
     cmd *cs = calloc(n ? n : 1, sizeof *cs);
     redisReply **rr = calloc(n ? n : 1, sizeof *rr);
+    const char **ids = calloc(n ? n : 1, sizeof *ids);
     json_t *a = json_array();
-    if (!cs || !rr || !a) {
+    if (!cs || !rr || !ids || !a) {
         free(cs);
         free(rr);
+        free(ids);
         json_decref(a);
         freeReplyObject(r);
         seterr(q, "find_by_case: out of memory");
@@ -1118,6 +1144,7 @@ int queue_find_by_case(queue *q, const char *case_no, int max, json_t **out)
         const char *id = rstr(r->element[i]);
         if (!id || !valid_id(id, r->element[i]->len))
             continue;
+        ids[k] = id;
         cmd_init(&cs[k]);
         cmd_str(&cs[k], "HMGET");
         key_push(&cs[k], q, K_MSG, id);
@@ -1132,13 +1159,17 @@ int queue_find_by_case(queue *q, const char *case_no, int max, json_t **out)
         if (rc || !is_arr(h, NF) || !rstr(h->element[0]))
             continue;                 /* past its retention: the index lags */
         json_t *o = json_object();
+        json_object_set_new(o, "id", json_string(ids[i]));
         for (int f = 0; f < NF; f++) {
             const char *v = rstr(h->element[f]);
+            if (!v && !strcmp(fields[f], "updated"))
+                continue;             /* not stored: record_defaults() */
             if (!strcmp(fields[f], "created") || !strcmp(fields[f], "updated"))
                 json_object_set_new(o, fields[f], json_integer(v ? strtoll(v, NULL, 10) : 0));
             else
                 json_object_set_new(o, fields[f], json_string(v ? v : ""));
         }
+        record_defaults(o, ids[i]);
         json_array_append_new(a, o);
     }
     for (size_t i = 0; i < k; i++)
@@ -1146,6 +1177,7 @@ int queue_find_by_case(queue *q, const char *case_no, int max, json_t **out)
             freeReplyObject(rr[i]);
     free(cs);
     free(rr);
+    free(ids);
     freeReplyObject(r);
     if (rc) {
         json_decref(a);
@@ -2014,6 +2046,7 @@ int queue_get(queue *q, const char *id, json_t **out)
                               "status", "sending", "detail", detail));
     }
     json_object_set_new(o, "timeline", tl);
+    record_defaults(o, id);
     *out = o;
     return 0;
 }

@@ -219,6 +219,87 @@ static void test_enqueue(queue *q)
     CHECK_INT(queue_finish(q, &e[0], e[0].msg_id, &out), 0);
 }
 
+/* Is the field stored in the record (HEXISTS)? */
+static int stored(const char *id, const char *f)
+{
+    return (int)RI("HEXISTS %s%s %s", K("msg:"), id, f);
+}
+
+/* A record stores no field that holds its default; queue_get shows every
+ * field, filled in. */
+static void test_sparse_record(queue *q)
+{
+    long long now = now_ms();
+    char id[QUEUE_ID_MAX], sch[QUEUE_ID_MAX], b[256];
+    queue_new_msg m = msg("sparse-1", LANE_URGENT, now);
+    m.provider_code = "";
+    CHECK_INT(enqueue1(q, m, id), 0);
+    static const char *const absent[] = { "id", "code", "attempts", "route", "refs", "error",
+                                          "owner", "lease_until", "updated", "send_at", NULL };
+    for (int i = 0; absent[i]; i++)
+        CHECK_INT(stored(id, absent[i]), 0);
+    CHECK_INT(stored(id, "key"), 1);
+    CHECK_INT(stored(id, "entry"), 1);
+    json_t *o = NULL;
+    CHECK_INT(queue_get(q, id, &o), 0);
+    CHECK_STR(json_string_value(json_object_get(o, "id")), id);
+    CHECK_STR(json_string_value(json_object_get(o, "code")), "");
+    CHECK_STR(json_string_value(json_object_get(o, "owner")), "");
+    CHECK_STR(json_string_value(json_object_get(o, "key")), "sparse-1");
+    CHECK(json_is_integer(json_object_get(o, "attempts")) && json_integer_value(json_object_get(o, "attempts")) == 0);
+    CHECK(json_is_integer(json_object_get(o, "lease_until")) && json_integer_value(json_object_get(o, "lease_until")) == 0);
+    CHECK_INT(json_integer_value(json_object_get(o, "created")), now);
+    CHECK_INT(json_integer_value(json_object_get(o, "updated")), now);
+    CHECK_INT(json_integer_value(json_object_get(o, "send_at")), now);
+    json_decref(o);
+
+    /* a scheduled one keeps its send_at */
+    m = msg("sparse-2", LANE_URGENT, now);
+    m.send_at_ms = now + 3600 * 1000;
+    CHECK_INT(enqueue1(q, m, sch), 0);
+    CHECK_INT(stored(sch, "send_at"), 1);
+    CHECK_INT(stored(sch, "code"), 1);
+    CHECK_STR(field(q, sch, "send_at", b, sizeof b), b);
+    CHECK_INT(atoll(b), now + 3600 * 1000);
+    CHECK_INT(RI("ZREM " K("sched") " %s", sch), 1);
+
+    /* begun: the attempt's bookkeeping is stored; finished: deleted again,
+     * and read as its default */
+    queue_entry e[4];
+    queue_job j;
+    int n;
+    CHECK_INT(queue_read(q, "w9", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_STR(e[0].msg_id, id);
+    CHECK_INT(queue_begin_send(q, &e[0], "w9", now + 1, 30000, &j), QUEUE_BEGIN_SEND);
+    CHECK(j.provider_code == NULL || !j.provider_code[0]);
+    queue_job_clear(&j);
+    CHECK_INT(stored(id, "owner"), 1);
+    CHECK_INT(stored(id, "lease_until"), 1);
+    queue_outcome out = { .kind = QUEUE_OUT_RETRY, .route = "sink", .detail = "busy",
+                          .retry_at_ms = now + 5, .now_ms = now + 2 };
+    CHECK_INT(queue_finish(q, &e[0], id, &out), 0);
+    CHECK_INT(stored(id, "error"), 1);
+    CHECK_INT(stored(id, "owner") + stored(id, "lease_until") + stored(id, "entry"), 0);
+    CHECK_STR(field(q, id, "entry", b, sizeof b), "");
+    CHECK_STR(field(q, id, "lease_until", b, sizeof b), "0");
+    CHECK_INT(queue_promote_due(q, now + 10, 10, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(queue_read(q, "w9", 4, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(queue_begin_send(q, &e[0], "w9", now + 11, 30000, &j), QUEUE_BEGIN_SEND);
+    CHECK_INT(j.attempts, 2);
+    queue_job_clear(&j);
+    out = (queue_outcome){ .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "r1", .now_ms = now + 12 };
+    CHECK_INT(queue_finish(q, &e[0], id, &out), 0);
+    CHECK_INT(stored(id, "error"), 0);       /* the retry's reason went with the send */
+    CHECK_STR(field(q, id, "error", b, sizeof b), "");
+    CHECK_STR(field(q, id, "status", b, sizeof b), "sent");
+    CHECK_STR(field(q, id, "refs", b, sizeof b), "r1");
+    CHECK_STR(field(q, id, "updated", b, sizeof b), b);
+    CHECK_INT(atoll(b), now + 12);
+}
+
 static void test_read_order_and_sent(queue *q)
 {
     long long now = now_ms();
@@ -874,6 +955,7 @@ static void test_case_and_day(queue *q)
     CHECK_STR(json_string_value(json_object_get(json_array_get(a, 0), "status")), "queued");
     CHECK_STR(json_string_value(json_object_get(json_array_get(a, 0), "template")), "t1");
     CHECK_INT(json_integer_value(json_object_get(json_array_get(a, 1), "created")), now - 3000);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(a, 1), "updated")), now - 3000);
     json_decref(a);
     CHECK_INT(queue_find_by_case(q, "  某检刑诉〔2026〕88号\t", 1, &a), 0);   /* trimmed; max */
     CHECK_INT(json_array_size(a), 1);
@@ -1242,6 +1324,7 @@ int main(void)
         return TEST_REPORT();
     test_enqueue(q);
     test_read_order_and_sent(q);
+    test_sparse_record(q);
     test_scheduled(q);
     test_promote_race(q);
     test_lane_deleted(q);
