@@ -117,37 +117,58 @@ static void rkey(rcmd *c, const queue *q, rkind k, const char *suffix)
 
 /* ---- scripts --------------------------------------------------------------- */
 
-/* BODIES (one batch of message ids from {p}:bodies)
- * KEYS: 1 bodies, 2.. the records, in the order of the ids
- * ARGV: 1 cutoff ms, 2 now, 3.. the ids
+/* BODIES (a run of members of {p}:bodies)
+ * A member is the ids of one ENQUEUE call joined by ',' (scored by the
+ * newest creation time among them), or one id (as written before the
+ * grouping); one member an ENQUEUE call costs about 25 bytes a message
+ * where a member a message cost 119.
+ * KEYS: 1 bodies, 2.. the records, in the order of the members' ids
+ * ARGV: 1 cutoff ms, 2 now, 3.. the members
  * A record that is gone leaves the index; one still queued or being sent
  * stays in it (a scheduled message keeps its text until it is sent); any
  * other loses `text` and `vars`, gets `body_purged_at` and a timeline line,
- * and leaves the index. Returns {purged, expired, active}. */
+ * and leaves the index. A member whose ids did not all stay is replaced
+ * by the ids that stayed, with the same score.
+ * Returns {purged, expired, active, members left in place}. */
 static const char lua_bodies[] =
-"local purged, gone, active = 0, 0, 0\n"
-"for i = 2, #KEYS do\n"
-"  local id = ARGV[i + 1]\n"
-"  local s = redis.call('ZSCORE', KEYS[1], id)\n"
-"  if s and tonumber(s) <= tonumber(ARGV[1]) then\n"
-"    local r = redis.call('HMGET', KEYS[i], 'status', 'body_purged_at', 'tl')\n"
-"    if not r[1] then\n"
-"      redis.call('ZREM', KEYS[1], id)\n"
-"      gone = gone + 1\n"
-"    elseif r[1] == 'queued' or r[1] == 'sending' then\n"
-"      active = active + 1\n"
-"    else\n"
-"      if not r[2] then\n"
+"local purged, gone, active, kept = 0, 0, 0, 0\n"
+"local k = 2\n"
+"for i = 3, #ARGV do\n"
+"  local m = ARGV[i]\n"
+"  local s = redis.call('ZSCORE', KEYS[1], m)\n"
+"  local due = s and tonumber(s) <= tonumber(ARGV[1])\n"
+"  local left, n = {}, 0\n"
+"  for id in string.gmatch(m, '[^,]+') do\n"
+"    local key = KEYS[k]\n"
+"    k, n = k + 1, n + 1\n"
+"    if due then\n"
+"      local r = redis.call('HMGET', key, 'status', 'body_purged_at', 'tl')\n"
+"      if not r[1] then\n"
+"        gone = gone + 1\n"
+"      elseif r[1] == 'queued' or r[1] == 'sending' then\n"
+"        active = active + 1\n"
+"        left[#left + 1] = id\n"
+"      elseif not r[2] then\n"
 "        local line = ARGV[2] .. '\\tpurged\\ttext and variables removed (retention)'\n"
 "        if r[3] and r[3] ~= '' then line = r[3] .. '\\n' .. line end\n"
-"        redis.call('HSET', KEYS[i], 'text', '', 'vars', '{}', 'body_purged_at', ARGV[2], 'tl', line)\n"
+"        redis.call('HSET', key, 'text', '', 'vars', '{}', 'body_purged_at', ARGV[2], 'tl', line)\n"
 "        purged = purged + 1\n"
 "      end\n"
-"      redis.call('ZREM', KEYS[1], id)\n"
+"    end\n"
+"  end\n"
+"  if due then\n"
+"    if #left == n and n > 0 then\n"
+"      kept = kept + 1\n"
+"    else\n"
+"      redis.call('ZREM', KEYS[1], m)\n"
+"      if #left > 0 then\n"
+"        redis.call('ZADD', KEYS[1], s, table.concat(left, ','))\n"
+"        kept = kept + 1\n"
+"      end\n"
 "    end\n"
 "  end\n"
 "end\n"
-"return {purged, gone, active}\n";
+"return {purged, gone, active, kept}\n";
 
 /* REPLIES (one batch of survey answers from {p}:replytexts)
  * KEYS: 1 replytexts, 2.. the replies hash of each member's period
@@ -383,6 +404,26 @@ static int index_page(queue *q, rkind k, long long cutoff, long long offset, int
     return rc;
 }
 
+/* The ids of a {p}:bodies member ("id" or "id,id,..."), as the BODIES
+ * script splits them (empty pieces skipped): with keys set, each one's
+ * record key is added to c. Returns the count. */
+static size_t member_ids(const redisReply *m, rcmd *c, const queue *q)
+{
+    size_t n = 0, len = m->str ? m->len : 0;
+    for (size_t i = 0; i < len; ) {
+        size_t j = i;
+        while (j < len && m->str[j] != ',')
+            j++;
+        if (j > i) {
+            n++;
+            if (c)
+                r_fmt(c, "{%s}:%s%.*s", queue_int_prefix(q), rkinds[RK_MSG], (int)(j - i), m->str + i);
+        }
+        i = j + 1;
+    }
+    return n;
+}
+
 static int purge_bodies(queue *q, const queue_purge_req *rq, int batch, queue_purge_result *res)
 {
     long long offset = 0;
@@ -391,36 +432,47 @@ static int purge_bodies(queue *q, const queue_purge_req *rq, int batch, queue_pu
             res->more = 1;
             return 0;
         }
-        redisReply *ids;
-        int rc = index_page(q, RK_BODIES, rq->body_before_ms, offset, batch, &ids);
+        redisReply *ms;
+        int rc = index_page(q, RK_BODIES, rq->body_before_ms, offset, batch, &ms);
         if (rc)
             return rc;
-        size_t n = ids->elements;
-        if (n == 0) {
-            freeReplyObject(ids);
-            return 0;
+        size_t n = ms->elements;
+        /* one script call a run of members holding up to `batch` ids (a
+         * member is never split: its rewrite is one step) */
+        for (size_t i = 0, j; i < n; i = j) {
+            size_t nids = member_ids(ms->element[i], NULL, q);
+            for (j = i + 1; j < n; j++) {
+                size_t more = member_ids(ms->element[j], NULL, q);
+                if (nids + more > (size_t)batch)
+                    break;
+                nids += more;
+            }
+            rcmd c;
+            r_script(&c, (int)nids + 1);
+            rkey(&c, q, RK_BODIES, NULL);
+            for (size_t m = i; m < j; m++)
+                member_ids(ms->element[m], &c, q);
+            r_fmt(&c, "%lld", rq->body_before_ms);
+            r_fmt(&c, "%lld", rq->now_ms);
+            for (size_t m = i; m < j; m++)
+                r_str(&c, ms->element[m]->str ? ms->element[m]->str : "", ms->element[m]->str ? ms->element[m]->len : 0);
+            redisReply *r;
+            rc = r_eval(q, &c, RS_BODIES, &r);
+            if (!rc && (r->type != REDIS_REPLY_ARRAY || r->elements != 4)) {
+                rc = proto(q, r, "purge_bodies");
+                r = NULL;
+            }
+            if (rc) {
+                freeReplyObject(ms);
+                return rc;
+            }
+            res->bodies += el_int(r, 0);
+            res->bodies_expired += el_int(r, 1);
+            res->bodies_active += el_int(r, 2);
+            offset += el_int(r, 3);
+            freeReplyObject(r);
         }
-        rcmd c;
-        r_script(&c, (int)n + 1);
-        rkey(&c, q, RK_BODIES, NULL);
-        for (size_t i = 0; i < n; i++)
-            rkey(&c, q, RK_MSG, ids->element[i]->str ? ids->element[i]->str : "");
-        r_fmt(&c, "%lld", rq->body_before_ms);
-        r_fmt(&c, "%lld", rq->now_ms);
-        for (size_t i = 0; i < n; i++)
-            r_str(&c, ids->element[i]->str ? ids->element[i]->str : "", ids->element[i]->len);
-        redisReply *r;
-        rc = r_eval(q, &c, RS_BODIES, &r);
-        freeReplyObject(ids);
-        if (rc)
-            return rc;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
-            return proto(q, r, "purge_bodies");
-        res->bodies += el_int(r, 0);
-        res->bodies_expired += el_int(r, 1);
-        res->bodies_active += el_int(r, 2);
-        offset += el_int(r, 2);
-        freeReplyObject(r);
+        freeReplyObject(ms);
         if (n < (size_t)batch)
             return 0;
     }

@@ -59,7 +59,8 @@ LUA_ATTEMPT_LINE \
 "end\n"
 
 /* ENQUEUE (a batch of new messages, one call)
- * KEYS: 1 urgent lane, 2 bulk lane, 3 sched, 4 bodies (ids by creation,
+ * KEYS: 1 urgent lane, 2 bulk lane, 3 sched, 4 bodies (the call's new ids
+ *       joined by ',' as one member, scored by the newest creation time,
  *       for the retention purge of the text: queue/retention.c), then for
  *       message i from 4+4(i-1)+1: record, idem, case index, day counters
  * ARGV: 1 retention ms, 2 idem window ms, 3 day counters ttl ms, 4 count n,
@@ -73,7 +74,7 @@ LUA_ATTEMPT_LINE \
  * Returns per message {0, id}, {1, first id} (a duplicate) or {2, why}
  * (refused). */
 static const char lua_enqueue[] = LUA_PRELUDE
-"local days, bodies = {}, {}\n"
+"local days, bodies, newest, newest_s = {}, {}, 0, nil\n"
 "local function one(rec, idem, case, day, A)\n"
 "  local id, now = A[1], A[12]\n"
 "  -- the key is claimed, or its first message's id comes back, in one call\n"
@@ -101,7 +102,7 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "  if A[13] ~= now then f[#f + 1] = 'send_at'; f[#f + 1] = A[13] end\n"
 "  redis.call('HSET', rec, unpack(f))\n"
 "  redis.call('PEXPIRE', rec, ARGV[1])\n"
-"  bodies[#bodies + 1] = now\n"
+"  if tonumber(now) > newest then newest, newest_s = tonumber(now), now end\n"
 "  bodies[#bodies + 1] = id\n"
 "  -- console: the case number's index (ids past retention leave it) and\n"
 "  -- the local day's count of messages queued per family\n"
@@ -118,7 +119,9 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "  local k, a = 4 + 4 * (i - 1), 5 + 16 * (i - 1)\n"
 "  out[i] = one(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], {unpack(ARGV, a, a + 15)})\n"
 "end\n"
-"if #bodies > 0 then redis.call('ZADD', KEYS[4], unpack(bodies)) end\n"
+"-- the retention index: one member a call, its ids joined by ',' and scored\n"
+"-- by the newest (queue/retention.c splits it)\n"
+"if #bodies > 0 then redis.call('ZADD', KEYS[4], newest_s, table.concat(bodies, ',')) end\n"
 "incr_all(days, ARGV[3])\n"
 "return out\n";
 
