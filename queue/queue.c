@@ -2038,12 +2038,18 @@ int queue_get(queue *q, const char *id, json_t **out)
     const char *st = json_string_value(json_object_get(o, "status"));
     if (tl && st && !strcmp(st, "sending")) {
         const char *owner = json_string_value(json_object_get(o, "owner"));
+        json_int_t began = json_integer_value(json_object_get(o, "updated"));
         char detail[160];
         snprintf(detail, sizeof detail, "attempt %lld by %s",
                  (long long)json_integer_value(json_object_get(o, "attempts")), owner ? owner : "?");
-        json_array_append_new(tl, json_pack("{s:I, s:s, s:s}", "at",
-                              json_integer_value(json_object_get(o, "updated")),
-                              "status", "sending", "detail", detail));
+        /* unless stored at once, by a gateway from before */
+        json_t *last = json_array_get(tl, json_array_size(tl) - 1);
+        const char *ls = json_string_value(json_object_get(last, "status"));
+        const char *ld = json_string_value(json_object_get(last, "detail"));
+        if (!(last && json_integer_value(json_object_get(last, "at")) == began &&
+              ls && !strcmp(ls, "sending") && ld && !strcmp(ld, detail)))
+            json_array_append_new(tl, json_pack("{s:I, s:s, s:s}", "at", began,
+                                  "status", "sending", "detail", detail));
     }
     json_object_set_new(o, "timeline", tl);
     record_defaults(o, id);

@@ -291,9 +291,26 @@ static void test_sparse_record(queue *q)
     CHECK_INT(queue_begin_send(q, &e[0], "w9", now + 11, 30000, &j), QUEUE_BEGIN_SEND);
     CHECK_INT(j.attempts, 2);
     queue_job_clear(&j);
+    /* as a gateway from before the derived line would have begun it: the
+     * line stored at once is neither shown nor stored twice */
+    redisReply *old = R("HGET %s%s tl", K("msg:"), id);
+    CHECK(old && old->type == REDIS_REPLY_STRING);
+    if (old && old->type == REDIS_REPLY_STRING)
+        Rdo("HSET %s%s tl %s\n%lld\tsending\tattempt 2 by w9", K("msg:"), id, old->str, now + 11);
+    freeReplyObject(old);
+    json_t *rec = NULL;
+    CHECK_INT(queue_get(q, id, &rec), 0);
+    size_t ti, nsend = 0;
+    json_t *ev;
+    json_array_foreach(json_object_get(rec, "timeline"), ti, ev)
+        nsend += !strcmp(json_string_value(json_object_get(ev, "status")), "sending");
+    CHECK_INT((long long)nsend, 2);
+    json_decref(rec);
     out = (queue_outcome){ .kind = QUEUE_OUT_SENT, .route = "sink", .refs = "r1", .now_ms = now + 12 };
     CHECK_INT(queue_finish(q, &e[0], id, &out), 0);
     CHECK_INT(stored(id, "error"), 0);       /* the retry's reason went with the send */
+    CHECK_INT(stored_tl_count(id, "\tsending\tattempt 2 by w9"), 1);
+    CHECK_INT(stored_tl_count(id, "\tsending\tattempt 1 by w9"), 1);
     CHECK_STR(field(q, id, "error", b, sizeof b), "");
     CHECK_STR(field(q, id, "status", b, sizeof b), "sent");
     CHECK_STR(field(q, id, "refs", b, sizeof b), "r1");
