@@ -22,6 +22,8 @@
 #                   (unset: the default, 20; 0: every message one at a time)
 #   BATCH=          gateway.batch of the gateways under test (unset: the default)
 #   N_API=20000     requests of each API run; API_RUNS=3 runs, the median is the figure
+#   N_API_C1=5000   requests from one client (and Kannel's sendsms at C=1);
+#   N_API_BATCH=400 batch-form requests of 100 messages
 #   LISTPACK_VALUE=1024  hash-max-listpack-value of the benchmarks' redis
 #                   (docs/redis-keys.md); the processing run uses Redis's defaults
 # For a quick look: N=20000 E2E_RUNS=1 make bench
@@ -254,11 +256,15 @@ bench_modem() {
 
 # The HTTP API: POST /v1/messages (single messages, each its own key and
 # number) from 20 keep-alive clients (tests/tools/apibench, libcurl), into
-# a gateway whose route is a sink: FIG[api_req_per_s_c20].
+# a gateway whose route is a sink: FIG[api_req_per_s_c20]; then from one
+# keep-alive client, FIG[api_req_per_s_c1], and the batch form (100
+# messages a request, 20 clients), FIG[api_batch_msgs_per_s].
 bench_api() {
     local AB=$ROOT/$BUILD/tools/apibench
     if [ ! -x "$AB" ]; then
         WHY[api_req_per_s_c20]="tests/tools/apibench not built"
+        WHY[api_req_per_s_c1]="tests/tools/apibench not built"
+        WHY[api_batch_msgs_per_s]="tests/tools/apibench not built"
         return 0
     fi
     local token=bench-token-0123456789abcdef
@@ -279,6 +285,12 @@ CONF
     done
     FIG[api_req_per_s_c20]=$(median "${rates[@]}")
     FIG[api_runs_req_per_s]="\"${rates[*]}\""
+    o=$("$AB" "http://127.0.0.1:$port/v1/messages" "$token" 1 "${N_API_C1:-5000}" 0) || { gw_down; return 1; }
+    raw_add api_c1 "$o"
+    FIG[api_req_per_s_c1]=$("$ROOT/$BUILD/tools/jget" .rps <<<"$o")
+    o=$("$AB" "http://127.0.0.1:$port/v1/messages" "$token" 20 "${N_API_BATCH:-400}" 100) || { gw_down; return 1; }
+    raw_add api_batch "$o"
+    FIG[api_batch_msgs_per_s]=$("$ROOT/$BUILD/tools/jget" .mps <<<"$o")
     gw_down
 }
 
@@ -321,6 +333,13 @@ bench_peers() {
         FIG[kannel_delivered_msgs_per_s]=$(rget "$line" e2e_msgs_per_s)
         line=$(printf '%s\n' "$out" | grep 'store=file')
         FIG[kannel_file_store_delivered_msgs_per_s]=$(rget "$line" e2e_msgs_per_s)
+        # sendsms from one keep-alive connection, beside api_req_per_s_c1
+        if out=$(run_peer kannel RUNS=1 STORES=none C=1 N="${N_API_C1:-5000}"); then
+            raw_add peer_kannel_c1 "\"$(printf '%s' "$out" | tr '\n' '|' | sed 's/"/\\"/g')\""
+            FIG[kannel_submit_c1_msgs_per_s]=$(rget "$out" sendsms_http_msgs_per_s)
+        else
+            WHY[kannel_submit_c1_msgs_per_s]="kannel.sh at C=1 failed"
+        fi
     else
         WHY[kannel_submit_msgs_per_s]="kannel.sh missing or failed"
         WHY[kannel_delivered_msgs_per_s]="kannel.sh missing or failed"
@@ -369,9 +388,10 @@ KEYS=(e2e_msgs_per_s e2e_1_worker_msgs_per_s process_msgs_per_s enqueue_bulk_msg
       enqueue_redis_cmds_per_msg enqueue_redis_cpu_us_per_msg process_redis_cmds_per_msg
       process_redis_cpu_us_per_msg urgent_p50_ms urgent_p99_ms rss_idle_kb rss_peak_kb
       rss_growth_kb rss_after_runs_kb e2e_runs_msgs_per_s modem_dummy_msgs_per_s render_per_s
-      api_req_per_s_c20 api_runs_req_per_s)
+      api_req_per_s_c20 api_runs_req_per_s api_req_per_s_c1 api_batch_msgs_per_s)
 if [ "${PEERS:-}" = 1 ]; then
-    KEYS+=(kannel_submit_msgs_per_s kannel_delivered_msgs_per_s kannel_file_store_delivered_msgs_per_s
+    KEYS+=(kannel_submit_msgs_per_s kannel_submit_c1_msgs_per_s kannel_delivered_msgs_per_s
+           kannel_file_store_delivered_msgs_per_s
            bullmq_process_jobs_per_s bullmq_process_c1_jobs_per_s bullmq_enqueue_jobs_per_s
            gammu_smsd_msgs_per_s)
 fi
@@ -407,6 +427,8 @@ row "processing alone msgs/s" "${FIG[process_msgs_per_s]:-}" "bullmq process job
 row "enqueue bulk msgs/s" "${FIG[enqueue_bulk_msgs_per_s]:-}" "bullmq addBulk jobs/s" "${FIG[bullmq_enqueue_jobs_per_s]:-}" ""
 row "enqueue single msgs/s" "${FIG[enqueue_single_msgs_per_s]:-}" "" "" ""
 row "api req/s at c=20" "${FIG[api_req_per_s_c20]:-}" "kannel sendsms req/s" "${FIG[kannel_submit_msgs_per_s]:-}" ">= 2x ${WHY[api_req_per_s_c20]:+(${WHY[api_req_per_s_c20]})}"
+row "api req/s at c=1" "${FIG[api_req_per_s_c1]:-}" "kannel sendsms req/s at c=1" "${FIG[kannel_submit_c1_msgs_per_s]:-}" ""
+row "api batch msgs/s (100 a request)" "${FIG[api_batch_msgs_per_s]:-}" "target" "100000" ">= 100000"
 row "modem dummy msgs/s" "${FIG[modem_dummy_msgs_per_s]:-}" "gammu-smsd msgs/s" "${FIG[gammu_smsd_msgs_per_s]:-}" ">= 10x"
 row "redis cmds/msg (e2e)" "${FIG[redis_cmds_per_msg]:-}" "" "" ""
 row "redis round trips/msg (e2e)" "${FIG[redis_round_trips_per_msg]:-}" "target" "1" "< 1"
