@@ -1124,7 +1124,7 @@ int queue_find_by_case(queue *q, const char *case_no, int max, json_t **out)
     }
     static const char *const fields[] = { "status", "template", "family", "to",
                                           "created", "updated" };
-    enum { NF = sizeof fields / sizeof fields[0] };
+    enum { NF = sizeof fields / sizeof fields[0], F_CREATED = 4 };
     size_t n = r->elements;
     cmd *cs = calloc(n ? n : 1, sizeof *cs);
     redisReply **rr = calloc(n ? n : 1, sizeof *rr);
@@ -1163,13 +1163,12 @@ int queue_find_by_case(queue *q, const char *case_no, int max, json_t **out)
         for (int f = 0; f < NF; f++) {
             const char *v = rstr(h->element[f]);
             if (!v && !strcmp(fields[f], "updated"))
-                continue;             /* not stored: record_defaults() */
+                v = rstr(h->element[F_CREATED]);  /* not stored until it changes */
             if (!strcmp(fields[f], "created") || !strcmp(fields[f], "updated"))
                 json_object_set_new(o, fields[f], json_integer(v ? strtoll(v, NULL, 10) : 0));
             else
                 json_object_set_new(o, fields[f], json_string(v ? v : ""));
         }
-        record_defaults(o, ids[i]);
         json_array_append_new(a, o);
     }
     for (size_t i = 0; i < k; i++)

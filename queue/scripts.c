@@ -93,7 +93,7 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "    line = tline(nil, now, 'queued', 'lane ' .. A[8])\n"
 "  end\n"
 "  -- a sparse record: what a field would hold by default is not stored\n"
-"  -- (queue_get fills it in: RECORD_DEFAULTS in queue.c)\n"
+"  -- (readers fill it in: record_defaults() in queue.c)\n"
 "  local f = {'family', A[2], 'template', A[3], 'to', A[4], 'text', A[5],\n"
 "    'encoding', A[6], 'parts', A[7], 'lane', A[8], 'vars', A[9],\n"
 "    'status', 'queued', 'created', now, 'entry', e, 'tl', line}\n"
