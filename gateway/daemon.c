@@ -41,7 +41,6 @@
 #define URGENT_CHECK_MS 50      /* a worker busy with bulk looks at urgent this often */
 #define READ_BLOCK_MS 1000      /* how long an idle worker blocks: bounds stop latency */
 #define INBOUND_PERIOD_MS 1000
-#define SENT_NOTE_MS (30LL * 24 * 3600 * 1000)  /* a reply links to a message this old */
 #define DLR_WINDOW_MS (72LL * 3600 * 1000)      /* a status report may come this late */
 #define INBOUND_SEEN_MS (7LL * 24 * 3600 * 1000) /* copies of an inbound SMS within: one */
 
@@ -867,7 +866,7 @@ record:
     /* what went to whom, noted by the same call: a reply that is not a
      * survey answer is linked to the latest message sent to its number */
     o.note_to = job.to;
-    o.note_keep_ms = SENT_NOTE_MS;
+    o.note_keep_ms = QUEUE_SENT_NOTE_MS;
     /* Index the parts' references so status reports find the message
      * (once its outcome is recorded). */
     int dlr = 0;

@@ -231,7 +231,7 @@ typedef enum {
     K_UNCERTAIN, K_INBOUND, K_STATS, K_GW,
     K_PACE, K_CAP, K_ROUTEDAY, K_PACED, K_ROUTES,
     K_REPORT, K_UNMATCHED, K_INSEEN, K_MODEMS, K_INPARTS, K_INDUE,
-    K_OPTOUT, K_SENTNOTE, K_CASE, K_DAY, K_BODIES
+    K_OPTOUT, K_SENTDAY, K_CASE, K_DAY, K_BODIES
 } key_kind;
 
 /* "{prefix}:" + name + suffix. Kinds whose name ends in ':' take a suffix. */
@@ -258,7 +258,7 @@ static const char *const key_kinds[] = {
     [K_INPARTS]     = "inparts:",
     [K_INDUE]       = "inparts:due",
     [K_OPTOUT]      = "optout",         /* queue/survey.c owns these two */
-    [K_SENTNOTE]    = "sent:",
+    [K_SENTDAY]     = "sentday:",       /* also spelled in queue/survey.c */
     [K_CASE]        = "case:",
     [K_DAY]         = "day:",
     [K_BODIES]      = "bodies",         /* also spelled in queue/retention.c */
@@ -816,6 +816,14 @@ void queue_local_day(long long ms, char day[16])
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
     if (!localtime_r(&t, &tm) || strftime(day, 16, "%Y-%m-%d", &tm) == 0)
+        snprintf(day, 16, "0000-00-00");
+}
+
+void queue_utc_day(long long ms, char day[16])
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(day, 16, "%Y-%m-%d", &tm) == 0)
         snprintf(day, 16, "0000-00-00");
 }
 
@@ -1484,6 +1492,13 @@ static int has_note(const queue_outcome *o)
     return o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
 }
 
+/* When the day's hash of a note written at now_ms expires: keep_ms after
+ * that UTC day ends, so every note is kept at least keep_ms. */
+static long long note_expire_at(const queue_outcome *o, long long now_ms)
+{
+    return (now_ms / 86400000 + 1) * 86400000 + o->note_keep_ms;
+}
+
 /* The FINISH script call of k outcomes (f[idx[0..k-1]], all valid):
  * its keys and arguments are listed above lua_finish in scripts.c. */
 static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, size_t k)
@@ -1502,12 +1517,16 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
     for (size_t j = 0; j < k; j++) {
         const queue_fin *fi = &f[idx[j]];
         const queue_outcome *o = &fi->o;
+        long long now = o->now_ms > 0 ? o->now_ms : wall_ms();
         key_push(c, q, K_MSG, fi->msg_id);
-        if (has_note(o))
-            key_push(c, q, K_SENTNOTE, o->note_to);
-        else
+        if (has_note(o)) {
+            char day[16];
+            queue_utc_day(now, day);
+            key_push(c, q, K_SENTDAY, day);
+        } else {
             key_push(c, q, K_MSG, fi->msg_id);      /* a placeholder: no note */
-        day_key_push(c, q, o->now_ms);
+        }
+        day_key_push(c, q, now);
     }
     cmd_ll(c, DAY_TTL_MS);
     cmd_ll(c, (long long)k);
@@ -1525,8 +1544,9 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
         cmd_ll(c, o->now_ms);
         cmd_str(c, fi->msg_id);
         cmd_fmt(c, "%s", when);           /* a copy: when is this frame's */
-        cmd_ll(c, has_note(o) ? o->note_keep_ms : 0);
+        cmd_ll(c, has_note(o) ? note_expire_at(o, o->now_ms > 0 ? o->now_ms : wall_ms()) : 0);
         cmd_str(c, fi->e.lane == LANE_BULK ? "b" : "u");
+        cmd_str(c, has_note(o) ? o->note_to : "");
     }
 }
 

@@ -131,6 +131,12 @@ int queue_find_by_case(queue *q, const char *case_no, int max, json_t **out);
 /* The local day of `ms` as "YYYY-MM-DD", in the process's time zone (the
  * gateway sets TZ to pacing.timezone at start): the day of {p}:day:<day>. */
 void queue_local_day(long long ms, char day[16]);
+/* The UTC day of `ms` as "YYYY-MM-DD": the day of {p}:sentday:<day>. */
+void queue_utc_day(long long ms, char day[16]);
+
+/* How long a reply can be linked to what was sent to its number
+ * (queue_outcome.note_keep_ms, queue_sent_latest()). */
+#define QUEUE_SENT_NOTE_MS (30LL * 86400000)
 
 /* ---- workers -------------------------------------------------------- */
 
@@ -192,8 +198,9 @@ typedef struct queue_outcome {
     const char *detail;       /* RETRY/DEAD: the reason (no personal data) */
     long long retry_at_ms;    /* RETRY: when to try again */
     long long now_ms;
-    /* SENT: when note_to is set, the finish also notes "family|id" under
-     * the recipient for note_keep_ms (queue_sent_note() in one call). */
+    /* SENT: when note_to is set, the finish also notes "ms|family|id"
+     * under the recipient in the day's hash ({p}:sentday:<UTC day>), kept
+     * note_keep_ms after that day ends: queue_sent_latest() reads it. */
     const char *note_to;
     long long note_keep_ms;
 } queue_outcome;

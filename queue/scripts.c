@@ -219,16 +219,18 @@ static const char lua_begin[] = LUA_PRELUDE
 
 /* FINISH (the outcomes of a window of sends, one call)
  * KEYS: 1 sched, 2 dead, 3 stats, 4 uncertain, 5 urgent lane, 6 bulk lane,
- *       then for each message i: 6+3i-2 record, 6+3i-1 the recipient's
- *       sent note (zset "family|id" by time; the record key again when
- *       there is none), 6+3i day counters
- * ARGV: 1 day counters ttl ms, 2 count n, then for each message 11 values
- *       from 3+11(i-1): entry id, kind (sent|retry|dead|uncertain|wait),
+ *       then for each message i: 6+3i-2 record, 6+3i-1 the day's sent
+ *       notes (hash {p}:sentday:<UTC day>; the record key again when there
+ *       is no note), 6+3i day counters
+ * ARGV: 1 day counters ttl ms, 2 count n, then for each message 12 values
+ *       from 3+12(i-1): entry id, kind (sent|retry|dead|uncertain|wait),
  *       route, refs, detail, retry_at, now, msg id, retry_at as text,
- *       how long the sent note keeps an entry in ms ('0' = no note),
- *       lane ('u' or 'b')
+ *       when the day's notes expire (unix ms; '0' = no note), lane ('u' or
+ *       'b'), the recipient
  * Each message: a `sent` outcome with a note also notes what went to whom
- * (the replies link a later answer to it). The stream entries are XACKed
+ * (the replies link a later answer to it): "now|family|id" appended to the
+ * recipient's field of the day's hash, the day's last 16 kept; one
+ * PEXPIREAT a day's hash a call. The stream entries are XACKed
  * (one XACK a lane) and the lanes' acknowledged heads trimmed; the
  * counters of {p}:stats and the day's are added up and written once per
  * field.
@@ -237,7 +239,7 @@ static const char lua_begin[] = LUA_PRELUDE
  * allow-oom: the outcome of a message that left already must be recorded
  * even at maxmemory (the script also frees the entry), or it is resent. */
 static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
-"local acks, stats, days = {u = {}, b = {}}, {}, {}\n"
+"local acks, stats, days, notes = {u = {}, b = {}}, {}, {}, {}\n"
 "local function one(rec, note, day, A)\n"
 "  local entry, kind, route, now, id = A[1], A[2], A[3], A[7], A[8]\n"
 "  local r = redis.call('HMGET', rec, 'status', 'entry', 'family', 'lane', 'attempts', 'tl',\n"
@@ -268,14 +270,16 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "    gone[#gone + 1] = 'error'\n"
 "    set('sent', 'via ' .. route .. ': ' .. A[4], 'status', 'sent', 'refs', A[4])\n"
 "    if A[10] ~= '0' then\n"
-"      redis.call('ZADD', note, now, fam .. '|' .. id)\n"
-"      -- the reader takes the latest note, which the key's expiry keeps\n"
-"      -- recent: trimming older ones only bounds the size, so one send in\n"
-"      -- 16 does it (the id's last, random, hex digit)\n"
-"      if string.sub(id, -1) == '0' then\n"
-"        redis.call('ZREMRANGEBYSCORE', note, '-inf', '(' .. (tonumber(now) - tonumber(A[10])))\n"
+"      -- a field of the day's hash, not a key a recipient: no key, no\n"
+"      -- expiry entry of its own (the reader: queue_sent_latest())\n"
+"      local e, v = now .. '|' .. fam .. '|' .. id, redis.call('HGET', note, A[12])\n"
+"      if v then\n"
+"        local _, n = string.gsub(v, ' ', ' ')\n"
+"        if n >= 15 then v = string.sub(v, string.find(v, ' ', 1, true) + 1) end\n"
+"        e = v .. ' ' .. e\n"
 "      end\n"
-"      redis.call('PEXPIRE', note, A[10])\n"
+"      redis.call('HSET', note, A[12], e)\n"
+"      notes[note] = A[10]\n"
 "    end\n"
 "  elseif kind == 'retry' then\n"
 "    set('retry', 'at ' .. A[9] .. ': ' .. A[5], 'status', 'queued', 'error', A[5])\n"
@@ -302,9 +306,9 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "end\n"
 "local out = {}\n"
 "for i = 1, tonumber(ARGV[2]) do\n"
-"  local a = 3 + 11 * (i - 1)\n"
+"  local a = 3 + 12 * (i - 1)\n"
 "  out[i] = one(KEYS[6 + 3 * i - 2], KEYS[6 + 3 * i - 1], KEYS[6 + 3 * i],\n"
-"               {unpack(ARGV, a, a + 10)})\n"
+"               {unpack(ARGV, a, a + 11)})\n"
 "end\n"
 "for ln, key in pairs({u = KEYS[5], b = KEYS[6]}) do\n"
 "  if #acks[ln] > 0 then\n"
@@ -314,6 +318,7 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "end\n"
 "incr_all(stats)\n"
 "incr_all(days, ARGV[1])\n"
+"for key, at in pairs(notes) do redis.call('PEXPIREAT', key, at) end\n"
 "return out\n";
 
 /* TRIM (a lane's acknowledged head; after a reclaim)

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <openssl/evp.h>
 
-#define SV_ARGS 24
+#define SV_ARGS 48
 #define SV_CHUNK 256
 #define OTHER_MAXLEN "1000000"
 
@@ -70,7 +70,7 @@ static void c_ll(sv_cmd *c, long long v) { c_fmt(c, "%lld", v); }
 
 typedef enum {
     SK_CONTACTS, SK_CONTACTS_DATE, SK_OPTOUT, SK_RUN, SK_ITEMS, SK_REPLIES,
-    SK_TO, SK_LAST, SK_SENT, SK_OTHER, SK_INBOUND, SK_MSG, SK_STATS,
+    SK_TO, SK_LAST, SK_SENT, SK_SENTDAY, SK_OTHER, SK_INBOUND, SK_MSG, SK_STATS,
     SK_LANE_URGENT, SK_LANE_BULK, SK_DEAD, SK_REPLYTEXTS, SK_OTHER_PURGED
 } sv_kind;
 
@@ -85,7 +85,8 @@ static const char *const sv_kinds[] = {
     [SK_REPLIES] = "survey:replies:",
     [SK_TO] = "survey:to:",
     [SK_LAST] = "survey:last",
-    [SK_SENT] = "sent:",
+    [SK_SENT] = "sent:",            /* before the day hashes: read until it expires */
+    [SK_SENTDAY] = "sentday:",      /* written by queue.c's FINISH */
     [SK_OTHER] = "replies:other",
     [SK_INBOUND] = "inbound",
     [SK_MSG] = "msg:",
@@ -214,7 +215,33 @@ static const char lua_bury[] =
 "redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])\n"
 "return 0\n";
 
-typedef enum { S_CONTACT, S_CLAIM, S_DONE, S_ITEM, S_SKIP, S_REPLY, S_BURY, S_COUNT } sv_script;
+/* SENT_LATEST (the latest note of what was sent to a number, at or before
+ * a time)
+ * KEYS: 1 the number's sorted set of earlier versions ({p}:sent:<phone>,
+ *       "family|id" by ms), then the day hashes ({p}:sentday:<UTC day>,
+ *       field phone -> "ms|family|id" joined by ' ', oldest first), newest
+ *       day first
+ * ARGV: 1 phone, 2 at (ms)
+ * Returns "family|id" or nil. A day's notes are all older than a later
+ * day's, so the first day with one at or before `at` holds the latest. */
+static const char lua_sent_latest[] =
+"local at, best, bms = tonumber(ARGV[2]), nil, -1\n"
+"for i = 2, #KEYS do\n"
+"  local v = redis.call('HGET', KEYS[i], ARGV[1])\n"
+"  if v then\n"
+"    for ms, what in string.gmatch(v, '(%d+)|(%S+)') do\n"
+"      local t = tonumber(ms)\n"
+"      if t <= at and t > bms then best, bms = what, t end\n"
+"    end\n"
+"    if best then break end\n"
+"  end\n"
+"end\n"
+"local old = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[2], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)\n"
+"if old[1] and tonumber(old[2]) > bms then best = old[1] end\n"
+"return best or false\n";
+
+typedef enum { S_CONTACT, S_CLAIM, S_DONE, S_ITEM, S_SKIP, S_REPLY, S_BURY, S_SENT_LATEST,
+               S_COUNT } sv_script;
 
 static const struct { const char *name, *src; } scripts[S_COUNT] = {
     [S_CONTACT] = { "contact_put", lua_contact_put },
@@ -224,6 +251,7 @@ static const struct { const char *name, *src; } scripts[S_COUNT] = {
     [S_SKIP] = { "skip_optout", lua_skip },
     [S_REPLY] = { "reply_record", lua_reply },
     [S_BURY] = { "inbound_bury", lua_bury },
+    [S_SENT_LATEST] = { "sent_latest", lua_sent_latest },
 };
 
 static char shas[S_COUNT][41];
@@ -738,7 +766,32 @@ int queue_survey_match(queue *q, const char *phone, long long at_ms, long long w
 
 int queue_sent_latest(queue *q, const char *phone, long long at_ms, char *buf, size_t len)
 {
-    return zlatest(q, SK_SENT, phone, -1, at_ms, buf, len, "matching a sent message");
+    static const char what[] = "matching a sent message";
+    queue_int_clearerr(q);
+    long long first = at_ms / 86400000, last = (at_ms - QUEUE_SENT_NOTE_MS) / 86400000;
+    sv_cmd c;
+    c_script(&c, (int)(first - last + 2));
+    sv_key(&c, q, SK_SENT, phone);
+    for (long long d = first; d >= last; d--) {
+        char day[16];
+        queue_utc_day(d * 86400000, day);
+        sv_key(&c, q, SK_SENTDAY, day);
+    }
+    c_str(&c, phone);
+    c_ll(&c, at_ms);
+    redisReply *r;
+    int rc = done_cmd(q, &c, sv_eval(q, &c, S_SENT_LATEST), what, &r);
+    if (rc)
+        return rc;
+    if (r->type == REDIS_REPLY_NIL) {
+        freeReplyObject(r);
+        return QUEUE_ERR_NOTFOUND;
+    }
+    if (r->type != REDIS_REPLY_STRING)
+        return proto(q, r, what);
+    snprintf(buf, len, "%s", r->str);
+    freeReplyObject(r);
+    return 0;
 }
 
 /* ---- the reply consumer ------------------------------------------------------------ */

@@ -11,7 +11,10 @@
  *   {p}:survey:replies:<period> hash item field -> reply JSON
  *   {p}:survey:to:<phone>    zset   "<period>|<field>", score = send_at ms
  *   {p}:survey:last          hash   phone -> "<period>|<send_at ms>"
- *   {p}:sent:<phone>         zset   "<family>|<msg id>", score = sent ms
+ *   {p}:sentday:<UTC day>    hash   phone -> "<ms>|<family>|<msg id>" of the
+ *                                   day's sends to it, joined by ' '
+ *   {p}:sent:<phone>         zset   the same, of versions before the day
+ *                                   hashes: read until it expires
  *   {p}:replies:other        stream replies to other messages, unsolicited
  *                                   texts, opt-outs outside a survey
  *   {p}:replytexts           zset   "<period>|<field>" -> ms of its last reply,
@@ -98,13 +101,14 @@ int queue_survey_last(queue *q, const char *const *phones, size_t n, char **out)
 
 /* ---- sent messages and correlation -------------------------------------- */
 
-/* What went to whom ({p}:sent:<phone>, "family|id" by time) is noted by
- * queue_finish() (queue_outcome.note_to) in the same call as `sent`. */
+/* What went to whom ({p}:sentday:<UTC day>) is noted by queue_finish()
+ * (queue_outcome.note_to) in the same call as `sent`. */
 /* The latest survey item for phone with send_at in [at - window, at]:
  * "<period>|<field>" in buf. 0, QUEUE_ERR_NOTFOUND, or an error. */
 int queue_survey_match(queue *q, const char *phone, long long at_ms, long long window_ms,
                        char *buf, size_t len);
-/* The latest message sent to phone at or before at_ms: "<family>|<id>". */
+/* The latest message sent to phone at or before at_ms, and at most
+ * QUEUE_SENT_NOTE_MS (and the rest of that day) before: "<family>|<id>". */
 int queue_sent_latest(queue *q, const char *phone, long long at_ms, char *buf, size_t len);
 
 /* ---- the reply consumer --------------------------------------------------- */

@@ -8,6 +8,7 @@
  * SCANs every key to check that all of ours live under "{prefix}:". */
 #include "queue/queue.h"
 #include "queue/retention.h"
+#include "queue/survey.h"
 #include "tests/unit/test.h"
 
 #include <pthread.h>
@@ -1182,6 +1183,131 @@ static void sent3(queue *q, const char *key, const char *refs, char id[QUEUE_ID_
     CHECK_INT(queue_dlr_index(q, "m1", "+8613800138000", refs, id, 60000, now), 0);
 }
 
+/* Sends one urgent message to `to` at `at` and records it `sent` with a
+ * note of what went to whom. */
+static void note_send(queue *q, const char *key, const char *to, long long at,
+                      char id[QUEUE_ID_MAX])
+{
+    queue_new_msg m = msg(key, LANE_URGENT, at);
+    m.to = to;
+    CHECK_INT(enqueue1(q, m, id), 0);
+    queue_entry e[1];
+    int n = 0;
+    CHECK_INT(queue_read_lane(q, LANE_URGENT, "w1", 1, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    queue_job j;
+    CHECK_INT(queue_begin_send(q, &e[0], "w1", at, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "m1", .refs = "1", .now_ms = at,
+                          .note_to = to, .note_keep_ms = QUEUE_SENT_NOTE_MS };
+    CHECK_INT(queue_finish(q, &e[0], id, &out), 0);
+}
+
+/* "family|id" of the latest note for `to` at `at`, or "(none)". */
+static const char *latest(queue *q, const char *to, long long at, char *buf, size_t len)
+{
+    int rc = queue_sent_latest(q, to, at, buf, len);
+    if (rc == QUEUE_ERR_NOTFOUND)
+        snprintf(buf, len, "(none)");
+    else if (rc)
+        snprintf(buf, len, "(error %d: %s)", rc, queue_errstr(q));
+    return buf;
+}
+
+/* What went to whom: a field of the day's hash, not a key a recipient; the
+ * reply linking takes the latest at or before the reply, across days, and
+ * still reads the sorted sets of earlier versions. */
+static void test_sent_notes(queue *q)
+{
+    const long long DAY = 86400000;
+    const char *to = "+8613900001111", *to2 = "+8613900002222";
+    long long t0 = (now_ms() / DAY) * DAY + 10 * 3600000LL;    /* 10:00 UTC today */
+    char a[QUEUE_ID_MAX], b[QUEUE_ID_MAX], c[QUEUE_ID_MAX], k[64], buf[256], want[256];
+    char day0[16], day3[16], key0[64], key3[64];
+    queue_utc_day(t0, day0);
+    queue_utc_day(t0 + 3 * DAY, day3);
+    snprintf(key0, sizeof key0, K("sentday:%s"), day0);
+    snprintf(key3, sizeof key3, K("sentday:%s"), day3);
+    Rdo("DEL %s %s " K("sent:%s") " " K("sent:%s"), key0, key3, to, to2);
+
+    note_send(q, "note-a", to, t0, a);
+    note_send(q, "note-b", to, t0 + 3600000, b);
+    note_send(q, "note-c", to, t0 + 3 * DAY, c);
+    /* one field a number a day, oldest first; no key of its own */
+    redisReply *r = R("HGET %s %s", key0, to);
+    snprintf(want, sizeof want, "%lld|rights_notice|%s %lld|rights_notice|%s", t0, a,
+             t0 + 3600000, b);
+    CHECK_STR(r && r->type == REDIS_REPLY_STRING ? r->str : "(nil)", want);
+    freeReplyObject(r);
+    CHECK_INT(RI("EXISTS " K("sent:%s"), to), 0);
+    /* the day's hash lives the keeping time past the end of its day */
+    CHECK_INT(RI("PEXPIRETIME %s", key0), (t0 / DAY + 1) * DAY + QUEUE_SENT_NOTE_MS);
+    CHECK_INT(RI("PEXPIRETIME %s", key3), (t0 / DAY + 4) * DAY + QUEUE_SENT_NOTE_MS);
+
+    snprintf(want, sizeof want, "rights_notice|%s", a);
+    CHECK_STR(latest(q, to, t0 + 1800000, buf, sizeof buf), want);
+    CHECK_STR(latest(q, to, t0, buf, sizeof buf), want);
+    snprintf(want, sizeof want, "rights_notice|%s", b);
+    CHECK_STR(latest(q, to, t0 + 7200000, buf, sizeof buf), want);
+    CHECK_STR(latest(q, to, t0 + 2 * DAY, buf, sizeof buf), want);      /* days back */
+    CHECK_STR(latest(q, to, t0 + 3 * DAY - 1, buf, sizeof buf), want);  /* same day, before c */
+    snprintf(want, sizeof want, "rights_notice|%s", c);
+    CHECK_STR(latest(q, to, t0 + 3 * DAY + 1, buf, sizeof buf), want);
+    CHECK_STR(latest(q, to, t0 + 33 * DAY, buf, sizeof buf), want);
+    CHECK_STR(latest(q, to, t0 - 1, buf, sizeof buf), "(none)");
+    CHECK_STR(latest(q, to, t0 + 35 * DAY, buf, sizeof buf), "(none)"); /* past keeping */
+    CHECK_STR(latest(q, "+8613900009999", t0, buf, sizeof buf), "(none)");
+
+    /* a number sent to often: the day's last 16 kept */
+    char ids[20][QUEUE_ID_MAX];
+    for (int i = 0; i < 20; i++) {
+        snprintf(k, sizeof k, "note-many-%d", i);
+        note_send(q, k, to2, t0 + i, ids[i]);
+    }
+    r = R("HGET %s %s", key0, to2);
+    int entries = 0;
+    if (r && r->type == REDIS_REPLY_STRING) {
+        entries = 1;
+        for (const char *s = r->str; *s; s++)
+            entries += *s == ' ';
+        snprintf(want, sizeof want, "%lld|rights_notice|%s ", t0 + 4, ids[4]);
+        CHECK(strncmp(r->str, want, strlen(want)) == 0);
+    }
+    freeReplyObject(r);
+    CHECK_INT(entries, 16);
+    snprintf(want, sizeof want, "rights_notice|%s", ids[19]);
+    CHECK_STR(latest(q, to2, t0 + 100, buf, sizeof buf), want);
+    snprintf(want, sizeof want, "rights_notice|%s", ids[7]);
+    CHECK_STR(latest(q, to2, t0 + 7, buf, sizeof buf), want);
+
+    /* a note of an earlier version (the number's sorted set) still counts
+     * when it is the latest (the day's notes before t0 + 4 were trimmed) */
+    Rdo("ZADD " K("sent:%s") " %lld survey|oldid", to2, t0 - 5);
+    CHECK_STR(latest(q, to2, t0 + 2, buf, sizeof buf), "survey|oldid");
+    snprintf(want, sizeof want, "rights_notice|%s", ids[19]);
+    CHECK_STR(latest(q, to2, t0 + 100, buf, sizeof buf), want);
+
+    /* an outcome other than sent notes nothing */
+    Rdo("DEL %s", key0);
+    char d[QUEUE_ID_MAX];
+    queue_new_msg m = msg("note-retry", LANE_URGENT, t0);
+    m.to = to;
+    CHECK_INT(enqueue1(q, m, d), 0);
+    queue_entry e[1];
+    int n = 0;
+    CHECK_INT(queue_read_lane(q, LANE_URGENT, "w1", 1, 0, e, &n), 0);
+    queue_job j;
+    CHECK_INT(queue_begin_send(q, &e[0], "w1", t0, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    queue_outcome out = { .kind = QUEUE_OUT_RETRY, .route = "m1", .detail = "busy",
+                          .retry_at_ms = t0 + 60000, .now_ms = t0,
+                          .note_to = to, .note_keep_ms = QUEUE_SENT_NOTE_MS };
+    CHECK_INT(queue_finish(q, &e[0], d, &out), 0);
+    CHECK_INT(RI("EXISTS %s", key0), 0);
+    Rdo("ZREM " K("sched") " %s", d);
+    Rdo("DEL %s %s " K("sent:%s"), key0, key3, to2);
+}
+
 static void test_dlr(queue *q)
 {
     char id[QUEUE_ID_MAX], id2[QUEUE_ID_MAX], b[256];
@@ -1433,6 +1559,7 @@ int main(void)
     test_case_and_day(q);
     test_block(q);
     test_lease_inbound(q);
+    test_sent_notes(q);
     test_dlr(q);
     test_inbound_parts(q);
     test_bodies_index();
