@@ -21,6 +21,8 @@
 #   SEND_WINDOW_MS=  gateway.send_window_ms of the gateways under test
 #                   (unset: the default, 20; 0: every message one at a time)
 #   BATCH=          gateway.batch of the gateways under test (unset: the default)
+#   N_IR=5000       messages of the instruction counts (redis-server under
+#                   callgrind: bench_instr)
 #   N_API=20000     requests of each API run; API_RUNS=3 runs, the median is the figure
 #   N_API_C1=5000   requests from one client (and Kannel's sendsms at C=1);
 #   N_API_BATCH=400 batch-form requests of 100 messages
@@ -94,7 +96,7 @@ fresh_redis() {
 write_conf() {
     local file=$1 workers=$2; shift 2
     cat > "$file" <<CONF
-redis = { socket = "$REDIS_SOCK"; prefix = "hb"; };
+redis = { socket = "$REDIS_SOCK"; prefix = "hb";${REDIS_TIMEOUT_MS:+ command_timeout_ms = $REDIS_TIMEOUT_MS;} };
 gateway = {
   instance = "bench";
   workers = $workers;
@@ -220,6 +222,46 @@ bench_e2e() {
     FIG[redis_bytes_per_finished_msg]=$(jnum "$first" redis_bytes_per_finished_msg)
     FIG[gw_cpu_us_per_msg]=$(jnum "$first" gw_cpu_us_per_msg)
     FIG[enqueuer_cpu_us_per_msg]=$(jnum "$first" enqueuer_cpu_us_per_msg)
+}
+
+# Redis's instructions per message: redis-server under callgrind, its
+# counters zeroed before and dumped after each workload (callgrind_control),
+# so only the workload counts. Unlike its CPU time, an instruction count is
+# the same from run to run on a noisy machine: two trees compare to a
+# fraction of a percent. The unit measured beside it: a SET pipelined 16
+# deep. N_IR messages end to end (2 workers), then enqueued alone.
+N_IR=${N_IR:-5000}
+ir_take() { # prints the instructions since the last zeroing
+    local f
+    callgrind_control -d "$REDIS_PID" >/dev/null || return 1
+    f=$(ls -t "$REDIS_DIR"/cg.out.* 2>/dev/null | head -1)
+    [ -n "$f" ] && awk '/^summary:/{print $2}' "$f"
+}
+bench_instr() {
+    command -v callgrind_control >/dev/null || { WHY[redis_instr_per_msg]="valgrind missing"; return 1; }
+    REDIS_WRAP="valgrind --tool=callgrind --log-file=$W/redis-instr/valgrind.log --callgrind-out-file=$W/redis-instr/cg.out" fresh_redis instr
+    local set e2e enq o
+    log "instructions: $N_IR messages end to end, then enqueued alone (redis-server under callgrind)"
+    callgrind_control -z "$REDIS_PID" >/dev/null || return 1
+    redis-benchmark -s "$REDIS_SOCK" -n 20000 -P 16 -r 1000000 -q -t set >/dev/null 2>&1 || return 1
+    set=$(ir_take) || return 1
+    redis-cli -s "$REDIS_SOCK" FLUSHALL >/dev/null
+    REDIS_TIMEOUT_MS=60000 write_conf "$W/instr.conf" "$WORKERS" "$SINK_ROUTE"
+    gw_up "$W/instr.conf" instr
+    sleep 1
+    callgrind_control -z "$REDIS_PID" >/dev/null || return 1
+    o=$("$HB" e2e "$W/instr.conf" "$N_IR" 1000 evaluation_survey i sink "$GW") || return 1
+    e2e=$(ir_take) || return 1
+    gw_down
+    redis-cli -s "$REDIS_SOCK" FLUSHALL >/dev/null
+    callgrind_control -z "$REDIS_PID" >/dev/null || return 1
+    o=$("$HB" enqueue "$W/instr.conf" "$N_IR" 1000 evaluation_survey j) || return 1
+    enq=$(ir_take) || return 1
+    redis_drop
+    FIG[redis_instr_per_set_p16]=$(awk -v a="$set" 'BEGIN{printf "%.0f", a/20000}')
+    FIG[redis_instr_per_msg]=$(awk -v a="$e2e" -v n="$N_IR" 'BEGIN{printf "%.0f", a/n}')
+    FIG[enqueue_redis_instr_per_msg]=$(awk -v a="$enq" -v n="$N_IR" 'BEGIN{printf "%.0f", a/n}')
+    FIG[redis_instr_per_msg_in_sets]=$(awk -v a="${FIG[redis_instr_per_msg]}" -v b="${FIG[redis_instr_per_set_p16]}" 'BEGIN{printf "%.1f", a/b}')
 }
 
 # Urgent notices trickled at 100/s while a bulk batch of N/2 drains.
@@ -366,7 +408,7 @@ bench_peers() {
 
 T0=$(date +%s)
 log "herald bench $RUN_ID: N=$N, $WORKERS workers, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
-for b in ${BENCH_ONLY:-calibrate render enqueue process e2e latency modem api}; do
+for b in ${BENCH_ONLY:-calibrate render enqueue process e2e instr latency modem api}; do
     if ! "bench_$b"; then
         log "$b failed (see $W)"
         WHY[$b]="failed"
@@ -386,7 +428,8 @@ KEYS=(e2e_msgs_per_s e2e_1_worker_msgs_per_s process_msgs_per_s enqueue_bulk_msg
       redis_cpu_us_per_msg redis_bytes_per_finished_msg redis_bytes_per_finished_msg_redis_defaults
       redis_bytes_per_queued_msg redis_set_p16_cpu_us gw_cpu_us_per_msg enqueuer_cpu_us_per_msg
       enqueue_redis_cmds_per_msg enqueue_redis_cpu_us_per_msg process_redis_cmds_per_msg
-      process_redis_cpu_us_per_msg urgent_p50_ms urgent_p99_ms rss_idle_kb rss_peak_kb
+      process_redis_cpu_us_per_msg redis_instr_per_msg enqueue_redis_instr_per_msg
+      redis_instr_per_set_p16 redis_instr_per_msg_in_sets urgent_p50_ms urgent_p99_ms rss_idle_kb rss_peak_kb
       rss_growth_kb rss_after_runs_kb e2e_runs_msgs_per_s modem_dummy_msgs_per_s render_per_s
       api_req_per_s_c20 api_runs_req_per_s api_req_per_s_c1 api_batch_msgs_per_s)
 if [ "${PEERS:-}" = 1 ]; then
@@ -433,6 +476,8 @@ row "modem dummy msgs/s" "${FIG[modem_dummy_msgs_per_s]:-}" "gammu-smsd msgs/s" 
 row "redis cmds/msg (e2e)" "${FIG[redis_cmds_per_msg]:-}" "" "" ""
 row "redis round trips/msg (e2e)" "${FIG[redis_round_trips_per_msg]:-}" "target" "1" "< 1"
 row "redis cpu us/msg (e2e)" "${FIG[redis_cpu_us_per_msg]:-}" "target" "15" "<= 15"
+row "redis instructions/msg (e2e)" "${FIG[redis_instr_per_msg]:-}" "pipelined SETs" "${FIG[redis_instr_per_set_p16]:-}" ""
+row "  of which the enqueue" "${FIG[enqueue_redis_instr_per_msg]:-}" "" "" ""
 row "redis bytes/finished msg" "${FIG[redis_bytes_per_finished_msg]:-}" "target" "1000" "<= 1000"
 row "  same, redis default config" "${FIG[redis_bytes_per_finished_msg_redis_defaults]:-}" "target" "1000" "<= 1000"
 row "redis bytes/queued msg" "${FIG[redis_bytes_per_queued_msg]:-}" "" "" ""

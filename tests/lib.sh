@@ -20,7 +20,8 @@ save ""
 daemonize no
 logfile $dir/redis.log
 CONF
-    redis-server "$dir/redis.conf" &
+    # REDIS_WRAP: a command to run it under (bench/run.sh: callgrind)
+    ${REDIS_WRAP:-} redis-server "$dir/redis.conf" &
     REDIS_PID=$!
     REDIS_SOCK=$dir/redis.sock
     export REDIS_SOCK REDIS_PID
