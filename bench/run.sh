@@ -233,7 +233,7 @@ bench_e2e() {
 N_IR=${N_IR:-5000}
 ir_take() { # prints the instructions since the last zeroing
     local f
-    callgrind_control -d "$REDIS_PID" >/dev/null || return 1
+    callgrind_control -d "$REDIS_PID" >/dev/null 2>&1 || return 1
     f=$(ls -t "$REDIS_DIR"/cg.out.* 2>/dev/null | head -1)
     [ -n "$f" ] && awk '/^summary:/{print $2}' "$f"
 }
@@ -242,19 +242,19 @@ bench_instr() {
     REDIS_WRAP="valgrind --tool=callgrind --log-file=$W/redis-instr/valgrind.log --callgrind-out-file=$W/redis-instr/cg.out" fresh_redis instr
     local set e2e enq o
     log "instructions: $N_IR messages end to end, then enqueued alone (redis-server under callgrind)"
-    callgrind_control -z "$REDIS_PID" >/dev/null || return 1
+    callgrind_control -z "$REDIS_PID" >/dev/null 2>&1 || return 1
     redis-benchmark -s "$REDIS_SOCK" -n 20000 -P 16 -r 1000000 -q -t set >/dev/null 2>&1 || return 1
     set=$(ir_take) || return 1
     redis-cli -s "$REDIS_SOCK" FLUSHALL >/dev/null
     REDIS_TIMEOUT_MS=60000 write_conf "$W/instr.conf" "$WORKERS" "$SINK_ROUTE"
     gw_up "$W/instr.conf" instr
     sleep 1
-    callgrind_control -z "$REDIS_PID" >/dev/null || return 1
+    callgrind_control -z "$REDIS_PID" >/dev/null 2>&1 || return 1
     o=$("$HB" e2e "$W/instr.conf" "$N_IR" 1000 evaluation_survey i sink "$GW") || return 1
     e2e=$(ir_take) || return 1
     gw_down
     redis-cli -s "$REDIS_SOCK" FLUSHALL >/dev/null
-    callgrind_control -z "$REDIS_PID" >/dev/null || return 1
+    callgrind_control -z "$REDIS_PID" >/dev/null 2>&1 || return 1
     o=$("$HB" enqueue "$W/instr.conf" "$N_IR" 1000 evaluation_survey j) || return 1
     enq=$(ir_take) || return 1
     redis_drop
