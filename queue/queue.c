@@ -1492,6 +1492,14 @@ static int has_note(const queue_outcome *o)
     return o->kind == QUEUE_OUT_SENT && o->note_to && o->note_to[0] && o->note_keep_ms > 0;
 }
 
+/* One message's FINISH answer: 0 (a plain integer) or a code_of() table. */
+static int fin_code(queue *q, const redisReply *r)
+{
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+        return 0;
+    return code_of(q, r, "finish");
+}
+
 /* When the day's hash of a note written at now_ms expires: keep_ms after
  * that UTC day ends, so every note is kept at least keep_ms. */
 static long long note_expire_at(const queue_outcome *o, long long now_ms)
@@ -1597,7 +1605,7 @@ int queue_finish_many(queue *q, const queue_fin *f, size_t n, int *rcs)
             int top = rc;
             const redisReply *r = rc ? NULL : batch_reply(q, bt.out[j], kk, "finish", &top);
             for (size_t i = 0; i < kk && !rc; i++) {
-                rcs[idx[off + i]] = r ? code_of(q, r->element[i], "finish") : top;
+                rcs[idx[off + i]] = r ? fin_code(q, r->element[i]) : top;
                 recorded |= rcs[idx[off + i]] == 0;
             }
             if (bt.out[j])

@@ -19,7 +19,12 @@
 
 /* Helpers prepended to every script. */
 #define LUA_PRELUDE \
-"local function clean(s) return (string.gsub(s or '', '[\\t\\r\\n]', ' ')) end\n" \
+"local function clean(s)\n" \
+"  s = s or ''\n" \
+"  -- find before gsub: most details are clean, and gsub copies every one\n" \
+"  if string.find(s, '[\\t\\r\\n]') then s = string.gsub(s, '[\\t\\r\\n]', ' ') end\n" \
+"  return s\n" \
+"end\n" \
 "local function tline(cur, now, status, detail)\n" \
 "  local line = now .. '\\t' .. status .. '\\t' .. clean(detail)\n" \
 "  if cur and cur ~= '' then line = cur .. '\\n' .. line end\n" \
@@ -236,8 +241,9 @@ static const char lua_begin[] = LUA_PRELUDE
  * (one XACK a lane) and the lanes' acknowledged heads trimmed; the
  * counters of {p}:stats and the day's are added up and written once per
  * field.
- * Returns one reply per message: {0}, {-3, why} (no record) or {-4, why}
- * (not ours to finish).
+ * Returns one reply per message: 0 (a plain integer: Redis turns every
+ * table a script returns into a reply by probing it for seven special
+ * fields first), {-3, why} (no record) or {-4, why} (not ours to finish).
  * allow-oom: the outcome of a message that left already must be recorded
  * even at maxmemory (the script also frees the entry), or it is resent. */
 static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
@@ -305,7 +311,7 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "  add(stats, KEYS[3], kind .. ':' .. ctr)\n"
 "  -- console: the local day's counters per family\n"
 "  add(days, day, fam .. ':' .. kind)\n"
-"  return {0}\n"
+"  return 0\n"
 "end\n"
 "local out = {}\n"
 "for i = 1, tonumber(ARGV[2]) do\n"
