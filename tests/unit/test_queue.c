@@ -1164,22 +1164,31 @@ static void test_lease_inbound(queue *q)
 }
 
 
+/* Enqueues m (an urgent message), reads it, begins it at out->now_ms and
+ * records *out as its outcome. */
+static void send_with(queue *q, queue_new_msg m, const queue_outcome *out, char id[QUEUE_ID_MAX])
+{
+    CHECK_INT(enqueue1(q, m, id), 0);
+    queue_entry e[1];
+    int n = 0;
+    CHECK_INT(queue_read_lane(q, LANE_URGENT, "w1", 1, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    if (n != 1)
+        return;
+    queue_job j;
+    CHECK_INT(queue_begin_send(q, &e[0], "w1", out->now_ms, 30000, &j), QUEUE_BEGIN_SEND);
+    queue_job_clear(&j);
+    CHECK_INT(queue_finish(q, &e[0], id, out), 0);
+}
+
 /* Sends a 3-part message through the queue and records it `sent` with refs. */
 static void sent3(queue *q, const char *key, const char *refs, char id[QUEUE_ID_MAX])
 {
     long long now = now_ms();
     queue_new_msg m = msg(key, LANE_URGENT, now);
     m.parts = 3;
-    CHECK_INT(enqueue1(q, m, id), 0);
-    queue_entry e[1];
-    int n = 0;
-    CHECK_INT(queue_read_lane(q, LANE_URGENT, "w1", 1, 0, e, &n), 0);
-    CHECK_INT(n, 1);
-    queue_job j;
-    CHECK_INT(queue_begin_send(q, &e[0], "w1", now, 30000, &j), QUEUE_BEGIN_SEND);
-    queue_job_clear(&j);
     queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "m1", .refs = refs, .now_ms = now };
-    CHECK_INT(queue_finish(q, &e[0], id, &out), 0);
+    send_with(q, m, &out, id);
     CHECK_INT(queue_dlr_index(q, "m1", "+8613800138000", refs, id, 60000, now), 0);
 }
 
@@ -1190,17 +1199,9 @@ static void note_send(queue *q, const char *key, const char *to, long long at,
 {
     queue_new_msg m = msg(key, LANE_URGENT, at);
     m.to = to;
-    CHECK_INT(enqueue1(q, m, id), 0);
-    queue_entry e[1];
-    int n = 0;
-    CHECK_INT(queue_read_lane(q, LANE_URGENT, "w1", 1, 0, e, &n), 0);
-    CHECK_INT(n, 1);
-    queue_job j;
-    CHECK_INT(queue_begin_send(q, &e[0], "w1", at, 30000, &j), QUEUE_BEGIN_SEND);
-    queue_job_clear(&j);
     queue_outcome out = { .kind = QUEUE_OUT_SENT, .route = "m1", .refs = "1", .now_ms = at,
                           .note_to = to, .note_keep_ms = QUEUE_SENT_NOTE_MS };
-    CHECK_INT(queue_finish(q, &e[0], id, &out), 0);
+    send_with(q, m, &out, id);
 }
 
 /* "family|id" of the latest note for `to` at `at`, or "(none)". */
@@ -1292,17 +1293,10 @@ static void test_sent_notes(queue *q)
     char d[QUEUE_ID_MAX];
     queue_new_msg m = msg("note-retry", LANE_URGENT, t0);
     m.to = to;
-    CHECK_INT(enqueue1(q, m, d), 0);
-    queue_entry e[1];
-    int n = 0;
-    CHECK_INT(queue_read_lane(q, LANE_URGENT, "w1", 1, 0, e, &n), 0);
-    queue_job j;
-    CHECK_INT(queue_begin_send(q, &e[0], "w1", t0, 30000, &j), QUEUE_BEGIN_SEND);
-    queue_job_clear(&j);
     queue_outcome out = { .kind = QUEUE_OUT_RETRY, .route = "m1", .detail = "busy",
                           .retry_at_ms = t0 + 60000, .now_ms = t0,
                           .note_to = to, .note_keep_ms = QUEUE_SENT_NOTE_MS };
-    CHECK_INT(queue_finish(q, &e[0], d, &out), 0);
+    send_with(q, m, &out, d);
     CHECK_INT(RI("EXISTS %s", key0), 0);
     Rdo("ZREM " K("sched") " %s", d);
     Rdo("DEL %s %s " K("sent:%s"), key0, key3, to2);
