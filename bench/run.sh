@@ -226,10 +226,13 @@ bench_e2e() {
 
 # Redis's instructions per message: redis-server under callgrind, its
 # counters zeroed before and dumped after each workload (callgrind_control),
-# so only the workload counts. Unlike its CPU time, an instruction count is
-# the same from run to run on a noisy machine: two trees compare to a
-# fraction of a percent. The unit measured beside it: a SET pipelined 16
-# deep. N_IR messages end to end (2 workers), then enqueued alone.
+# so only the workload counts. Unlike its CPU time, an instruction count
+# hardly depends on how busy the machine is: runs back to back agree to
+# about 0.3 %, over an hour they drift by up to 2 % (how the windows fill
+# depends on timing), so alternate two trees to compare them. User space
+# only: the kernel's work for Redis is not in it. The unit measured beside
+# it: a SET pipelined 16 deep. N_IR messages end to end (the configured
+# workers), then enqueued alone.
 N_IR=${N_IR:-5000}
 ir_take() { # prints the instructions since the last zeroing
     local f

@@ -1541,6 +1541,7 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
     for (size_t j = 0; j < k; j++) {
         const queue_fin *fi = &f[idx[j]];
         const queue_outcome *o = &fi->o;
+        long long now = o->now_ms > 0 ? o->now_ms : wall_ms();
         char when[40];
         fmt_utc(o->retry_at_ms, when, sizeof when);
         cmd_str(c, fi->e.entry_id);
@@ -1549,10 +1550,10 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
         cmd_str(c, o->refs);
         cmd_str(c, o->detail);
         cmd_ll(c, o->retry_at_ms);
-        cmd_ll(c, o->now_ms);
+        cmd_ll(c, now);
         cmd_str(c, fi->msg_id);
         cmd_fmt(c, "%s", when);           /* a copy: when is this frame's */
-        cmd_ll(c, has_note(o) ? note_expire_at(o, o->now_ms > 0 ? o->now_ms : wall_ms()) : 0);
+        cmd_ll(c, has_note(o) ? note_expire_at(o, now) : 0);
         cmd_str(c, fi->e.lane == LANE_BULK ? "b" : "u");
         cmd_str(c, has_note(o) ? o->note_to : "");
     }
