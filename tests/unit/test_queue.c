@@ -1225,6 +1225,13 @@ static void test_sent_notes(queue *q)
     long long t0 = (now_ms() / DAY) * DAY + 10 * 3600000LL;    /* 10:00 UTC today */
     char a[QUEUE_ID_MAX], b[QUEUE_ID_MAX], c[QUEUE_ID_MAX], k[64], buf[256], want[256];
     char day0[16], day3[16], key0[64], key3[64];
+    /* the day's key is the UTC day, whatever the process's time zone */
+    queue_utc_day(1796169600000LL - 1, day0);
+    CHECK_STR(day0, "2026-12-01");
+    queue_utc_day(1796169600000LL, day0);
+    CHECK_STR(day0, "2026-12-02");
+    queue_utc_day(0, day0);
+    CHECK_STR(day0, "1970-01-01");
     queue_utc_day(t0, day0);
     queue_utc_day(t0 + 3 * DAY, day3);
     snprintf(key0, sizeof key0, K("sentday:%s"), day0);
