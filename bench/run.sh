@@ -255,11 +255,13 @@ bench_instr() {
     callgrind_control -z "$REDIS_PID" >/dev/null 2>&1 || return 1
     o=$("$HB" e2e "$W/instr.conf" "$N_IR" 1000 evaluation_survey i sink "$GW") || return 1
     e2e=$(ir_take) || return 1
+    raw_add instr_e2e "$o"
     gw_down
     redis-cli -s "$REDIS_SOCK" FLUSHALL >/dev/null
     callgrind_control -z "$REDIS_PID" >/dev/null 2>&1 || return 1
     o=$("$HB" enqueue "$W/instr.conf" "$N_IR" 1000 evaluation_survey j) || return 1
     enq=$(ir_take) || return 1
+    raw_add instr_enqueue "$o"
     redis_drop
     FIG[redis_instr_per_set_p16]=$(awk -v a="$set" 'BEGIN{printf "%.0f", a/20000}')
     FIG[redis_instr_per_msg]=$(awk -v a="$e2e" -v n="$N_IR" 'BEGIN{printf "%.0f", a/n}')

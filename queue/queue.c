@@ -1515,6 +1515,9 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
         [QUEUE_OUT_SENT] = "sent", [QUEUE_OUT_RETRY] = "retry", [QUEUE_OUT_DEAD] = "dead",
         [QUEUE_OUT_UNCERTAIN] = "uncertain", [QUEUE_OUT_WAIT] = "wait"
     };
+    /* one clock read a call, for outcomes that carry no time: a message's
+     * keys and its values must name the same day */
+    long long wall = wall_ms();
     cmd_script(c, q, QSCRIPT_FINISH, 6 + 3 * (int)k);
     key_push(c, q, K_SCHED, NULL);
     key_push(c, q, K_DEAD, NULL);
@@ -1525,7 +1528,7 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
     for (size_t j = 0; j < k; j++) {
         const queue_fin *fi = &f[idx[j]];
         const queue_outcome *o = &fi->o;
-        long long now = o->now_ms > 0 ? o->now_ms : wall_ms();
+        long long now = o->now_ms > 0 ? o->now_ms : wall;
         key_push(c, q, K_MSG, fi->msg_id);
         if (has_note(o)) {
             char day[16];
@@ -1541,7 +1544,7 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
     for (size_t j = 0; j < k; j++) {
         const queue_fin *fi = &f[idx[j]];
         const queue_outcome *o = &fi->o;
-        long long now = o->now_ms > 0 ? o->now_ms : wall_ms();
+        long long now = o->now_ms > 0 ? o->now_ms : wall;
         char when[40];
         fmt_utc(o->retry_at_ms, when, sizeof when);
         cmd_str(c, fi->e.entry_id);
