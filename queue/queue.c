@@ -1394,22 +1394,23 @@ static int begin_parse(queue *q, const redisReply *r, const queue_entry *e, queu
                rstr(r->element[1]) ? r->element[1]->str : "?");
         return (int)code;
     }
-    if (code != 0 || r->elements < 11)
+    /* the record's fields where BEGIN's HMGET put them (scripts.c) */
+    if (code != 0 || r->elements < 13)
         return proto_error(q, "begin_send");
     redisReply **el = r->element;
     job->id = strdup(e->msg_id);
-    job->family = rdup(el[1]);
-    job->template_name = rdup(el[2]);
-    job->to = rdup(el[3]);
-    job->text = rdup(el[4]);
-    job->encoding = rdup(el[5]);
-    job->vars_json = rdup(el[6]);
-    const char *pc = rstr(el[7]);
+    job->opted_out = rint_(el[1]) == 1;
+    job->family = rdup(el[2]);
+    job->template_name = rdup(el[3]);
+    job->to = rdup(el[4]);
+    job->text = rdup(el[5]);
+    job->encoding = rdup(el[6]);
+    job->vars_json = rdup(el[7]);
+    const char *pc = rstr(el[8]);
     job->provider_code = pc && pc[0] ? strdup(pc) : NULL;
-    job->parts = (int)rint_(el[8]);
-    job->lane = rstr(el[9]) && !strcmp(el[9]->str, "bulk") ? LANE_BULK : LANE_URGENT;
-    job->attempts = (int)rint_(el[10]);
-    job->opted_out = r->elements > 11 && rint_(el[11]) == 1;
+    job->parts = (int)rint_(el[9]);
+    job->lane = rstr(el[10]) && !strcmp(el[10]->str, "bulk") ? LANE_BULK : LANE_URGENT;
+    job->attempts = (int)rint_(el[12]);
     if (!job->id || !job->to || !job->text) {
         queue_job_clear(job);
         seterr(q, "begin_send: out of memory");

@@ -21,14 +21,17 @@
 #define LUA_PRELUDE \
 "local function clean(s)\n" \
 "  s = s or ''\n" \
-"  -- find before gsub: most details are clean, and gsub copies every one\n" \
-"  if string.find(s, '[\\t\\r\\n]') then s = string.gsub(s, '[\\t\\r\\n]', ' ') end\n" \
+"  -- plain finds before gsub: most details are clean, gsub copies every\n" \
+"  -- one, and a pattern costs more than three plain searches\n" \
+"  if string.find(s, '\\n', 1, true) or string.find(s, '\\t', 1, true) or string.find(s, '\\r', 1, true) then\n" \
+"    s = string.gsub(s, '[\\t\\r\\n]', ' ')\n" \
+"  end\n" \
 "  return s\n" \
 "end\n" \
+"-- one concatenation: one new Lua string\n" \
 "local function tline(cur, now, status, detail)\n" \
-"  local line = now .. '\\t' .. status .. '\\t' .. clean(detail)\n" \
-"  if cur and cur ~= '' then line = cur .. '\\n' .. line end\n" \
-"  return line\n" \
+"  if cur and cur ~= '' then return cur .. '\\n' .. now .. '\\t' .. status .. '\\t' .. clean(detail) end\n" \
+"  return now .. '\\t' .. status .. '\\t' .. clean(detail)\n" \
 "end\n" \
 LUA_ATTEMPT_LINE \
 "-- the timeline of a record whose attempt ends now, with `status` added\n" \
@@ -82,6 +85,19 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "local days, bodies, newest, newest_s = {}, {}, 0, nil\n"
 "-- a message's 16 values come as arguments (unpacked onto the stack, not\n"
 "-- into a table of their own)\n"
+"-- the fields a sparse record holds only when they differ from their\n"
+"-- default, as arguments (no table a message in the common cases)\n"
+"local function optional(code, key, send_at, now)\n"
+"  if code == '' and send_at == now then\n"
+"    if key == '' then return end\n"
+"    return 'key', key\n"
+"  end\n"
+"  local f = {}\n"
+"  if code ~= '' then f[#f + 1] = 'code'; f[#f + 1] = code end\n"
+"  if key ~= '' then f[#f + 1] = 'key'; f[#f + 1] = key end\n"
+"  if send_at ~= now then f[#f + 1] = 'send_at'; f[#f + 1] = send_at end\n"
+"  return unpack(f)\n"
+"end\n"
 "local function one(rec, idem, case, day, id, fam, tpl, to, text, enc, parts, lname, vars,\n"
 "                   code, key, now, send_at, send_s, case_no, cutoff)\n"
 "  -- the key is claimed, or its first message's id comes back, in one call\n"
@@ -101,13 +117,10 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "  end\n"
 "  -- a sparse record: what a field would hold by default is not stored\n"
 "  -- (readers fill it in: record_defaults() in queue.c)\n"
-"  local f = {'family', fam, 'template', tpl, 'to', to, 'text', text,\n"
+"  redis.call('HSET', rec, 'family', fam, 'template', tpl, 'to', to, 'text', text,\n"
 "    'encoding', enc, 'parts', parts, 'lane', lname, 'vars', vars,\n"
-"    'status', 'queued', 'created', now, 'entry', e, 'tl', line}\n"
-"  if code ~= '' then f[#f + 1] = 'code'; f[#f + 1] = code end\n"
-"  if key ~= '' then f[#f + 1] = 'key'; f[#f + 1] = key end\n"
-"  if send_at ~= now then f[#f + 1] = 'send_at'; f[#f + 1] = send_at end\n"
-"  redis.call('HSET', rec, unpack(f))\n"
+"    'status', 'queued', 'created', now, 'entry', e, 'tl', line,\n"
+"    optional(code, key, send_at, now))\n"
 "  redis.call('PEXPIRE', rec, ARGV[1])\n"
 "  if tonumber(now) > newest then newest, newest_s = tonumber(now), now end\n"
 "  bodies[#bodies + 1] = id\n"
@@ -138,8 +151,9 @@ static const char lua_enqueue[] = LUA_PRELUDE
  * ARGV: 1 consumer, 2 now, 3 lease_until, 4 count n, then for each message
  *       3 values from 5+3(i-1): entry id, msg id ('' when the entry is
  *       malformed), lane name
- * Returns one reply per message: {0, family, template, to, text, encoding,
- * vars, code, parts, lane, attempts, opted out (1/0, bulk lane only)},
+ * Returns one reply per message: {0, opted out (1/0, bulk lane only),
+ * family, template, to, text, encoding, vars, code, parts, lane, (owner:
+ * nil), attempts} (the record's HMGET answer reused: no table of its own),
  * {1, why} (skip) or {2, why} (dead letter). The opt-out answer rides on
  * this call (one HMGET of the list for the call's bulk messages) so the
  * worker spends no round trip of its own on it. */
@@ -180,22 +194,23 @@ static const char lua_begin[] = LUA_PRELUDE
 "  -- no timeline line: `updated`, `attempts` and `owner` say it (LUA_ATTEMPT_LINE)\n"
 "  redis.call('HSET', rec, 'status', 'sending', 'owner', consumer, 'lease_until', lease,\n"
 "    'attempts', tostring(n), 'updated', now)\n"
-"  return {0, r[3], r[4], r[5], r[6], r[7], r[8], r[9] or '', r[10], r[11], n, 0}\n"
+"  r[1], r[2], r[13] = 0, 0, n\n"
+"  return r\n"
 "end\n"
 "local out, bulk, tos = {}, {}, {}\n"
 "for i = 1, tonumber(ARGV[4]) do\n"
 "  local a = 5 + 3 * (i - 1)\n"
 "  local o = one(KEYS[4 + i], ARGV[a], ARGV[a + 1], ARGV[a + 2])\n"
 "  out[i] = o\n"
-"  if o[1] == 0 and o[10] == 'bulk' then\n"
+"  if o[1] == 0 and o[11] == 'bulk' then\n"
 "    bulk[#bulk + 1] = o\n"
-"    tos[#tos + 1] = o[4]\n"
+"    tos[#tos + 1] = o[5]\n"
 "  end\n"
 "end\n"
 "-- the opt-out list, once for the call's bulk messages\n"
 "if #tos > 0 then\n"
 "  local v = redis.call('HMGET', KEYS[2], unpack(tos))\n"
-"  for j, o in ipairs(bulk) do if v[j] then o[12] = 1 end end\n"
+"  for j, o in ipairs(bulk) do if v[j] then o[2] = 1 end end\n"
 "end\n"
 "return out\n";
 
@@ -248,6 +263,13 @@ static const char lua_begin[] = LUA_PRELUDE
  * even at maxmemory (the script also frees the entry), or it is resent. */
 static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "local acks, stats, days, notes = {u = {}, b = {}}, {}, {}, {}\n"
+"-- a finished attempt's record: its fields, then the bookkeeping deleted\n"
+"-- (`error` too when `also` names it)\n"
+"local function set(rec, route, now, tlv, also, ...)\n"
+"  redis.call('HSET', rec, 'route', route, 'updated', now, 'tl', tlv, ...)\n"
+"  if also then redis.call('HDEL', rec, 'entry', 'owner', 'lease_until', also)\n"
+"  else redis.call('HDEL', rec, 'entry', 'owner', 'lease_until') end\n"
+"end\n"
 "-- a message's 12 values come as arguments (on the stack, not in a table)\n"
 "local function one(rec, note, day, entry, kind, route, refs, detail, retry_at, now, id,\n"
 "                   retry_s, note_at, ln, to)\n"
@@ -263,21 +285,15 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "  ack[#ack + 1] = entry\n"
 "  local fam = r[3] or ''\n"
 "  local ctr = fam .. ':' .. (route == '' and '-' or route)\n"
-"  -- one HSET of the record: these fields, the outcome's and the timeline\n"
-"  -- (the attempt's `sending` line, then the outcome's); one HDEL of the\n"
-"  -- attempt's bookkeeping (an absent field holds its default: the record\n"
-"  -- is sparse, see ENQUEUE)\n"
-"  local f, gone = {'route', route, 'updated', now}, {'entry', 'owner', 'lease_until'}\n"
-"  local function set(status, detail, ...)\n"
-"    for _, v in ipairs({...}) do f[#f + 1] = v end\n"
-"    f[#f + 1] = 'tl'\n"
-"    f[#f + 1] = tline(attempt(r[6], r[7], r[5], r[8]), now, status, detail)\n"
-"    redis.call('HSET', rec, unpack(f))\n"
-"    redis.call('HDEL', rec, unpack(gone))\n"
-"  end\n"
+"  -- one HSET of the record: the route, the time, the outcome's fields and\n"
+"  -- the timeline (the attempt's `sending` line, then the outcome's); one\n"
+"  -- HDEL of the attempt's bookkeeping (an absent field holds its default:\n"
+"  -- the record is sparse, see ENQUEUE). No table a message: the fields go\n"
+"  -- to redis.call as arguments.\n"
+"  local began = attempt(r[6], r[7], r[5], r[8])\n"
 "  if kind == 'sent' then\n"
-"    gone[#gone + 1] = 'error'\n"
-"    set('sent', 'via ' .. route .. ': ' .. refs, 'status', 'sent', 'refs', refs)\n"
+"    set(rec, route, now, tline(began, now, 'sent', 'via ' .. route .. ': ' .. refs), 'error',\n"
+"        'status', 'sent', 'refs', refs)\n"
 "    if note_at ~= '0' then\n"
 "      -- a field of the day's hash, not a key a recipient: no key, no\n"
 "      -- expiry entry of its own (the reader: queue_sent_latest())\n"
@@ -291,22 +307,24 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "      notes[note] = note_at\n"
 "    end\n"
 "  elseif kind == 'retry' then\n"
-"    set('retry', 'at ' .. retry_s .. ': ' .. detail, 'status', 'queued', 'error', detail)\n"
+"    set(rec, route, now, tline(began, now, 'retry', 'at ' .. retry_s .. ': ' .. detail), nil,\n"
+"        'status', 'queued', 'error', detail)\n"
 "    redis.call('ZADD', KEYS[1], retry_at, id)\n"
 "  elseif kind == 'wait' then\n"
 "    -- pacing, a cap or quiet hours: nothing was sent, the attempt is given back\n"
 "    local n = (tonumber(r[5]) or 1) - 1\n"
-"    set('waiting', 'until ' .. retry_s .. ': ' .. detail, 'status', 'queued', 'waiting', detail,\n"
-"        'attempts', tostring(n < 0 and 0 or n))\n"
+"    set(rec, route, now, tline(began, now, 'waiting', 'until ' .. retry_s .. ': ' .. detail), nil,\n"
+"        'status', 'queued', 'waiting', detail, 'attempts', tostring(n < 0 and 0 or n))\n"
 "    redis.call('ZADD', KEYS[1], retry_at, id)\n"
 "  elseif kind == 'uncertain' then\n"
-"    set('uncertain', 'perhaps sent via ' .. route .. ', held: ' .. detail, 'status', 'uncertain',\n"
-"        'error', detail)\n"
+"    set(rec, route, now, tline(began, now, 'uncertain', 'perhaps sent via ' .. route .. ', held: ' .. detail),\n"
+"        nil, 'status', 'uncertain', 'error', detail)\n"
 "    redis.call('ZADD', KEYS[4], now, id)\n"
 "  else\n"
 "    kind = 'dead'\n"
 "    local d = bury(KEYS[2], id, detail, r[4], fam, now)\n"
-"    set('dead', detail, 'status', 'dead', 'error', detail, 'dead_entry', d)\n"
+"    set(rec, route, now, tline(began, now, 'dead', detail), nil,\n"
+"        'status', 'dead', 'error', detail, 'dead_entry', d)\n"
 "  end\n"
 "  add(stats, KEYS[3], kind .. ':' .. ctr)\n"
 "  -- console: the local day's counters per family\n"

@@ -56,7 +56,11 @@ enum {
 "local function attempt(cur, began, n, owner)\n" \
 "  local line = (began or '0') .. '\\tsending\\tattempt ' .. (n or '?') .. ' by ' .. (owner or '?')\n" \
 "  if not cur or cur == '' then return line end\n" \
-"  if string.sub(cur, -#line - 1) == '\\n' .. line then return cur end\n" \
+"  -- already its last line? (compared in place: no substring is made)\n" \
+"  local at = #cur - #line\n" \
+"  if at > 0 and string.byte(cur, at) == 10 and string.find(cur, line, at + 1, true) then\n" \
+"    return cur\n" \
+"  end\n" \
 "  return cur .. '\\n' .. line\n" \
 "end\n"
 
