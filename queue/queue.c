@@ -2017,6 +2017,27 @@ static json_t *timeline_json(const char *tl)
     return a;
 }
 
+/* The timeline's first line of a message queued at once (at `created`,
+ * `queued`, "lane <lane>") is not stored (ENQUEUE in scripts.c): added
+ * here, unless the stored timeline starts with it (written by a gateway
+ * from before) or with the `scheduled` line a scheduled message stores. */
+static void timeline_first_line(json_t *rec, json_t *tl)
+{
+    json_t *first = json_array_get(tl, 0);
+    const char *fs = json_string_value(json_object_get(first, "status"));
+    const char *fd = json_string_value(json_object_get(first, "detail"));
+    if (fs && (!strcmp(fs, "scheduled") || (!strcmp(fs, "queued") && fd && !strncmp(fd, "lane ", 5))))
+        return;
+    json_t *created = json_object_get(rec, "created");
+    const char *lane = json_string_value(json_object_get(rec, "lane"));
+    if (!tl || !json_is_integer(created))
+        return;
+    char detail[48];
+    snprintf(detail, sizeof detail, "lane %s", lane && lane[0] ? lane : "urgent");
+    json_array_insert_new(tl, 0, json_pack("{s:I, s:s, s:s}", "at", json_integer_value(created),
+                                           "status", "queued", "detail", detail));
+}
+
 int queue_get(queue *q, const char *id, json_t **out)
 {
     clearerr_q(q);
@@ -2064,6 +2085,7 @@ int queue_get(queue *q, const char *id, json_t **out)
     }
     if (!tl)
         tl = json_array();
+    timeline_first_line(o, tl);
     /* An attempt in progress: its `sending` line is not stored until the
      * attempt ends (LUA_ATTEMPT_LINE in scripts.h); derived here from the
      * fields BEGIN wrote. */

@@ -5,7 +5,10 @@
  *     and are stored as given (never formatted by Lua, which would print
  *     1.7e+12);
  *   - the timeline field `tl` holds lines "ms\tstatus\tdetail" joined by
- *     "\n"; details are cleaned of tabs and newlines;
+ *     "\n"; details are cleaned of tabs and newlines. Two lines are not
+ *     stored but derived by its reader (queue_get()): the first line of a
+ *     message queued at once, and the `sending` line of an attempt in
+ *     progress (written when the attempt ends: LUA_ATTEMPT_LINE);
  *   - a stream entry that leaves its lane any other way than by FINISH
  *     is XACKed and XDELed; FINISH only XACKs it and ends by cutting the
  *     lane's acknowledged head in one XTRIM (trim() below; TRIM does the
@@ -86,8 +89,9 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "-- a message's 16 values come as arguments (unpacked onto the stack, not\n"
 "-- into a table of their own)\n"
 "-- the fields a sparse record holds only when they differ from their\n"
-"-- default, as arguments (no table a message in the common cases)\n"
-"local function optional(code, key, send_at, now)\n"
+"-- default, as arguments (no table a message in the common cases); `line`\n"
+"-- is the timeline's first line of a scheduled message\n"
+"local function optional(code, key, send_at, now, line)\n"
 "  if code == '' and send_at == now then\n"
 "    if key == '' then return end\n"
 "    return 'key', key\n"
@@ -96,6 +100,7 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "  if code ~= '' then f[#f + 1] = 'code'; f[#f + 1] = code end\n"
 "  if key ~= '' then f[#f + 1] = 'key'; f[#f + 1] = key end\n"
 "  if send_at ~= now then f[#f + 1] = 'send_at'; f[#f + 1] = send_at end\n"
+"  if line then f[#f + 1] = 'tl'; f[#f + 1] = line end\n"
 "  return unpack(f)\n"
 "end\n"
 "local function one(rec, idem, case, day, id, fam, tpl, to, text, enc, parts, lname, vars,\n"
@@ -107,20 +112,21 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "    redis.call('DEL', idem)\n"
 "    return {2, 'message id collision: ' .. id}\n"
 "  end\n"
+"  -- the timeline's first line: a scheduled message's is stored; a queued\n"
+"  -- one's (`created`, queued, `lane <lane>`) is not, its readers derive it\n"
+"  -- from the record (queue_get()), as they derive an attempt in progress\n"
 "  local e, line = '', nil\n"
 "  if tonumber(send_at) > tonumber(now) then\n"
 "    redis.call('ZADD', KEYS[3], send_at, id)\n"
 "    line = tline(nil, now, 'scheduled', 'for ' .. send_s)\n"
 "  else\n"
 "    e = redis.call('XADD', lname == 'bulk' and KEYS[2] or KEYS[1], '*', 'id', id)\n"
-"    line = now .. '\\tqueued\\tlane ' .. lname   -- a clean detail\n"
 "  end\n"
 "  -- a sparse record: what a field would hold by default is not stored\n"
 "  -- (readers fill it in: record_defaults() in queue.c)\n"
 "  redis.call('HSET', rec, 'family', fam, 'template', tpl, 'to', to, 'text', text,\n"
 "    'encoding', enc, 'parts', parts, 'lane', lname, 'vars', vars,\n"
-"    'status', 'queued', 'created', now, 'entry', e, 'tl', line,\n"
-"    optional(code, key, send_at, now))\n"
+"    'status', 'queued', 'created', now, 'entry', e, optional(code, key, send_at, now, line))\n"
 "  redis.call('PEXPIRE', rec, ARGV[1])\n"
 "  if tonumber(now) > newest then newest, newest_s = tonumber(now), now end\n"
 "  bodies[#bodies + 1] = id\n"
