@@ -655,7 +655,10 @@ static void process_begun(gw_worker *w, const queue_entry *e, queue_job *jobp)
         queue_job_clear(&job);
         return;
     }
-    queue_outcome o = { .now_ms = 0, .route = "" };
+    /* the attempt as BEGIN recorded it: FINISH writes its timeline line
+     * without reading it back */
+    queue_outcome o = { .now_ms = 0, .route = "", .began_ms = job.began_ms,
+                        .attempt = job.attempts, .owner = w->consumer };
     prov_result res;
     memset(&res, 0, sizeof res);
     char *pparams = NULL;             /* the template's provider parameters */

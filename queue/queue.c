@@ -1446,7 +1446,10 @@ int queue_begin_many(queue *q, const queue_entry *e, size_t n, const char *consu
             for (size_t i = 0; i < kk && !rc; i++) {
                 size_t x = base + off + i;
                 rcs[x] = r ? begin_parse(q, r->element[i], &e[x], &jobs[x]) : top;
-                began |= rcs[x] == QUEUE_BEGIN_SEND;
+                if (rcs[x] == QUEUE_BEGIN_SEND) {
+                    jobs[x].began_ms = now_ms;
+                    began = 1;
+                }
             }
             if (bt.out[j])
                 freeReplyObject(bt.out[j]);
@@ -1560,6 +1563,12 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
         cmd_ll(c, has_note(o) ? note_expire_at(o, now) : 0);
         cmd_str(c, fi->e.lane == LANE_BULK ? "b" : "u");
         cmd_str(c, has_note(o) ? o->note_to : "");
+        /* the attempt's timeline line (LUA_ATTEMPT_LINE's format), or ''
+         * for FINISH to make it from the record */
+        if (o->owner && o->owner[0] && o->attempt > 0 && o->began_ms > 0)
+            cmd_fmt(c, "%lld\tsending\tattempt %d by %s", o->began_ms, o->attempt, o->owner);
+        else
+            cmd_str(c, "");
     }
 }
 

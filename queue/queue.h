@@ -161,6 +161,7 @@ typedef struct queue_job {
     char *vars_json, *provider_code;
     int parts;
     int attempts;             /* including this one */
+    long long began_ms;       /* the begin's time, as recorded (`updated`) */
     tpl_lane lane;
     int opted_out;            /* bulk lane: the number is in the opt-out list */
 } queue_job;
@@ -203,6 +204,15 @@ typedef struct queue_outcome {
      * note_keep_ms after that day ends: queue_sent_latest() reads it. */
     const char *note_to;
     long long note_keep_ms;
+    /* The attempt this outcome ends, as its BEGIN recorded it: when it
+     * began (queue_job.began_ms), its number (queue_job.attempts) and who
+     * began it (the consumer). Given, FINISH writes the attempt's timeline
+     * line from them; owner NULL: FINISH reads them from the record. They
+     * are only used when the record is still this attempt's (`sending`,
+     * the same stream entry), so they are what BEGIN wrote there. */
+    long long began_ms;
+    int attempt;
+    const char *owner;
 } queue_outcome;
 
 /* Records the outcome, appends to the timeline, bumps the counters and

@@ -250,11 +250,13 @@ static const char lua_begin[] = LUA_PRELUDE
  *       then for each message i: 6+3i-2 record, 6+3i-1 the day's sent
  *       notes (hash {p}:sentday:<UTC day>; the record key again when there
  *       is no note), 6+3i day counters
- * ARGV: 1 day counters ttl ms, 2 count n, then for each message 12 values
- *       from 3+12(i-1): entry id, kind (sent|retry|dead|uncertain|wait),
+ * ARGV: 1 day counters ttl ms, 2 count n, then for each message 13 values
+ *       from 3+13(i-1): entry id, kind (sent|retry|dead|uncertain|wait),
  *       route, refs, detail, retry_at, now, msg id, retry_at as text,
  *       when the day's notes expire (unix ms; '0' = no note), lane ('u' or
- *       'b'), the recipient
+ *       'b'), the recipient, the attempt's timeline line ("began\tsending\t
+ *       attempt n by owner", made by the worker from what its BEGIN wrote;
+ *       '' = made here from the record's `updated`, `attempts`, `owner`)
  * Each message: a `sent` outcome with a note also notes what went to whom
  * (the replies link a later answer to it): "now|family|id" appended to the
  * recipient's field of the day's hash, the day's last 16 kept; one
@@ -276,11 +278,10 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "  if also then redis.call('HDEL', rec, 'entry', 'owner', 'lease_until', also)\n"
 "  else redis.call('HDEL', rec, 'entry', 'owner', 'lease_until') end\n"
 "end\n"
-"-- a message's 12 values come as arguments (on the stack, not in a table)\n"
+"-- a message's 13 values come as arguments (on the stack, not in a table)\n"
 "local function one(rec, note, day, entry, kind, route, refs, detail, retry_at, now, id,\n"
-"                   retry_s, note_at, ln, to)\n"
-"  local r = redis.call('HMGET', rec, 'status', 'entry', 'family', 'lane', 'attempts', 'tl',\n"
-"    'updated', 'owner')\n"
+"                   retry_s, note_at, ln, to, att)\n"
+"  local r = redis.call('HMGET', rec, 'status', 'entry', 'family', 'tl')\n"
 "  if not r[1] then return {-3, 'no such message'} end\n"
 "  if r[1] ~= 'sending' or r[2] ~= entry then\n"
 "    local why = 'message is ' .. r[1]\n"
@@ -296,7 +297,15 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "  -- HDEL of the attempt's bookkeeping (an absent field holds its default:\n"
 "  -- the record is sparse, see ENQUEUE). No table a message: the fields go\n"
 "  -- to redis.call as arguments.\n"
-"  local began = attempt(r[6], r[7], r[5], r[8])\n"
+"  -- the attempt's line: the worker's (what its BEGIN wrote, this record\n"
+"  -- being still that attempt's), or made from the record\n"
+"  local began, n\n"
+"  if att ~= '' then\n"
+"    began = with_attempt(r[4], att)\n"
+"  else\n"
+"    local b = redis.call('HMGET', rec, 'updated', 'attempts', 'owner')\n"
+"    began, n = attempt(r[4], b[1], b[2], b[3]), b[2]\n"
+"  end\n"
 "  if kind == 'sent' then\n"
 "    set(rec, route, now, tline(began, now, 'sent', 'via ' .. route .. ': ' .. refs), 'error',\n"
 "        'status', 'sent', 'refs', refs)\n"
@@ -318,7 +327,7 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "    redis.call('ZADD', KEYS[1], retry_at, id)\n"
 "  elseif kind == 'wait' then\n"
 "    -- pacing, a cap or quiet hours: nothing was sent, the attempt is given back\n"
-"    local n = (tonumber(r[5]) or 1) - 1\n"
+"    n = (tonumber(n or string.match(att, '\\tattempt (%d+) by ')) or 1) - 1\n"
 "    set(rec, route, now, tline(began, now, 'waiting', 'until ' .. retry_s .. ': ' .. detail), nil,\n"
 "        'status', 'queued', 'waiting', detail, 'attempts', tostring(n < 0 and 0 or n))\n"
 "    redis.call('ZADD', KEYS[1], retry_at, id)\n"
@@ -328,7 +337,7 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "    redis.call('ZADD', KEYS[4], now, id)\n"
 "  else\n"
 "    kind = 'dead'\n"
-"    local d = bury(KEYS[2], id, detail, r[4], fam, now)\n"
+"    local d = bury(KEYS[2], id, detail, ln == 'b' and 'bulk' or 'urgent', fam, now)\n"
 "    set(rec, route, now, tline(began, now, 'dead', detail), nil,\n"
 "        'status', 'dead', 'error', detail, 'dead_entry', d)\n"
 "  end\n"
@@ -339,9 +348,9 @@ static const char lua_finish[] = "#!lua flags=allow-oom\n" LUA_PRELUDE LUA_TRIM
 "end\n"
 "local out = {}\n"
 "for i = 1, tonumber(ARGV[2]) do\n"
-"  local a = 3 + 12 * (i - 1)\n"
+"  local a = 3 + 13 * (i - 1)\n"
 "  out[i] = one(KEYS[6 + 3 * i - 2], KEYS[6 + 3 * i - 1], KEYS[6 + 3 * i],\n"
-"               unpack(ARGV, a, a + 11))\n"
+"               unpack(ARGV, a, a + 12))\n"
 "end\n"
 "for ln, key in pairs({u = KEYS[5], b = KEYS[6]}) do\n"
 "  if #acks[ln] > 0 then\n"

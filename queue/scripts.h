@@ -53,8 +53,8 @@ enum {
  * it already (an attempt begun by a gateway from before this change, which
  * stored the line at once). */
 #define LUA_ATTEMPT_LINE \
-"local function attempt(cur, began, n, owner)\n" \
-"  local line = (began or '0') .. '\\tsending\\tattempt ' .. (n or '?') .. ' by ' .. (owner or '?')\n" \
+"-- `cur` with the attempt's line `line` added, unless it is its last line\n" \
+"local function with_attempt(cur, line)\n" \
 "  if not cur or cur == '' then return line end\n" \
 "  -- already its last line? (compared in place: no substring is made)\n" \
 "  local at = #cur - #line\n" \
@@ -62,6 +62,9 @@ enum {
 "    return cur\n" \
 "  end\n" \
 "  return cur .. '\\n' .. line\n" \
+"end\n" \
+"local function attempt(cur, began, n, owner)\n" \
+"  return with_attempt(cur, (began or '0') .. '\\tsending\\tattempt ' .. (n or '?') .. ' by ' .. (owner or '?'))\n" \
 "end\n"
 
 /* Indexed by queue_script_id. */

@@ -1232,6 +1232,76 @@ static const char *latest(queue *q, const char *to, long long at, char *buf, siz
 /* What went to whom: a field of the day's hash, not a key a recipient; the
  * reply linking takes the latest at or before the reply, across days, and
  * still reads the sorted sets of earlier versions. */
+/* The stored timeline (the `tl` field), "" when there is none. */
+static const char *stored_tl(const char *id, char *buf, size_t len)
+{
+    redisReply *r = R("HGET %s%s tl", K("msg:"), id);
+    snprintf(buf, len, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return buf;
+}
+
+/* Begins message m as w1 at `at`, after `before` attempts: its entry and job. */
+static int begin_at(queue *q, queue_new_msg m, long long at, int before, char id[QUEUE_ID_MAX],
+                    queue_entry *e, queue_job *j)
+{
+    int n = 0;
+    CHECK_INT(enqueue1(q, m, id), 0);
+    if (before)
+        Rdo("HSET %s%s attempts %d", K("msg:"), id, before);
+    CHECK_INT(queue_read_lane(q, LANE_URGENT, "w1", 1, 0, e, &n), 0);
+    CHECK_INT(n, 1);
+    if (n != 1)
+        return -1;
+    CHECK_INT(queue_begin_send(q, e, "w1", at, 30000, j), QUEUE_BEGIN_SEND);
+    CHECK_INT(j->began_ms, at);
+    CHECK_INT(j->attempts, before + 1);
+    return 0;
+}
+
+/* The worker gives FINISH the attempt's line (what its BEGIN wrote): the
+ * stored timeline is the one FINISH makes from the record. */
+static void test_attempt_given(queue *q)
+{
+    long long now = now_ms();
+    char id1[QUEUE_ID_MAX], id2[QUEUE_ID_MAX], id3[QUEUE_ID_MAX], want[160], b[256];
+    queue_entry e;
+    queue_job j;
+    snprintf(want, sizeof want, "%lld\tsending\tattempt 1 by w1\n%lld\tsent\tvia m1: r1", now, now + 5);
+    /* given */
+    if (begin_at(q, msg("given-1", LANE_URGENT, now), now, 0, id1, &e, &j) == 0) {
+        queue_outcome o = { .kind = QUEUE_OUT_SENT, .route = "m1", .refs = "r1", .now_ms = now + 5,
+                            .began_ms = j.began_ms, .attempt = j.attempts, .owner = "w1" };
+        CHECK_INT(queue_finish(q, &e, id1, &o), 0);
+        CHECK_STR(stored_tl(id1, b, sizeof b), want);
+        queue_job_clear(&j);
+    }
+    /* made from the record */
+    if (begin_at(q, msg("given-2", LANE_URGENT, now), now, 0, id2, &e, &j) == 0) {
+        queue_outcome o = { .kind = QUEUE_OUT_SENT, .route = "m1", .refs = "r1", .now_ms = now + 5 };
+        CHECK_INT(queue_finish(q, &e, id2, &o), 0);
+        CHECK_STR(stored_tl(id2, b, sizeof b), want);
+        queue_job_clear(&j);
+    }
+    /* a wait gives the third attempt back, its number read from the given line;
+     * a line stored already (a gateway from before) is not stored twice */
+    if (begin_at(q, msg("given-3", LANE_URGENT, now), now, 2, id3, &e, &j) == 0) {
+        Rdo("HSET %s%s tl %lld\tsending\tattempt 3 by w1", K("msg:"), id3, now);
+        queue_outcome o = { .kind = QUEUE_OUT_WAIT, .route = "", .refs = "", .detail = "quiet hours",
+                            .retry_at_ms = now + 60000, .now_ms = now + 5,
+                            .began_ms = j.began_ms, .attempt = j.attempts, .owner = "w1" };
+        CHECK_INT(queue_finish(q, &e, id3, &o), 0);
+        CHECK_STR(field(q, id3, "attempts", b, sizeof b), "2");
+        CHECK_STR(field(q, id3, "status", b, sizeof b), "queued");
+        CHECK_INT(stored_tl_count(id3, "\tsending\t"), 1);
+        CHECK_INT(stored_tl_count(id3, "\twaiting\tuntil "), 1);
+        queue_job_clear(&j);
+        /* the attempt ended: a late FINISH of it changes nothing */
+        CHECK_INT(queue_finish(q, &e, id3, &o), QUEUE_ERR_STATE);
+    }
+    Rdo("DEL %s", K("sched"));
+}
+
 static void test_sent_notes(queue *q)
 {
     const long long DAY = 86400000;
@@ -1575,6 +1645,7 @@ int main(void)
     test_block(q);
     test_lease_inbound(q);
     test_sent_notes(q);
+    test_attempt_given(q);
     test_dlr(q);
     test_inbound_parts(q);
     test_bodies_index();
