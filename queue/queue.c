@@ -1395,7 +1395,7 @@ static int begin_parse(queue *q, const redisReply *r, const queue_entry *e, queu
         return (int)code;
     }
     /* the record's fields where BEGIN's HMGET put them (scripts.c) */
-    if (code != 0 || r->elements < 13)
+    if (code != 0 || r->elements < 12)
         return proto_error(q, "begin_send");
     redisReply **el = r->element;
     job->id = strdup(e->msg_id);
@@ -1410,7 +1410,7 @@ static int begin_parse(queue *q, const redisReply *r, const queue_entry *e, queu
     job->provider_code = pc && pc[0] ? strdup(pc) : NULL;
     job->parts = (int)rint_(el[9]);
     job->lane = rstr(el[10]) && !strcmp(el[10]->str, "bulk") ? LANE_BULK : LANE_URGENT;
-    job->attempts = (int)rint_(el[12]);
+    job->attempts = (int)rint_(el[11]);
     if (!job->id || !job->to || !job->text) {
         queue_job_clear(job);
         seterr(q, "begin_send: out of memory");

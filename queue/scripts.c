@@ -158,8 +158,8 @@ static const char lua_enqueue[] = LUA_PRELUDE
  *       3 values from 5+3(i-1): entry id, msg id ('' when the entry is
  *       malformed), lane name
  * Returns one reply per message: {0, opted out (1/0, bulk lane only),
- * family, template, to, text, encoding, vars, code, parts, lane, (owner:
- * nil), attempts} (the record's HMGET answer reused: no table of its own),
+ * family, template, to, text, encoding, vars, code, parts, lane, attempts}
+ * (the record's HMGET answer reused: no table of its own),
  * {1, why} (skip) or {2, why} (dead letter). The opt-out answer rides on
  * this call (one HMGET of the list for the call's bulk messages) so the
  * worker spends no round trip of its own on it. */
@@ -178,7 +178,7 @@ static const char lua_begin[] = LUA_PRELUDE
 "    return {2, why}\n"
 "  end\n"
 "  local r = redis.call('HMGET', rec, 'status', 'entry', 'family', 'template',\n"
-"    'to', 'text', 'encoding', 'vars', 'code', 'parts', 'lane', 'owner', 'attempts')\n"
+"    'to', 'text', 'encoding', 'vars', 'code', 'parts', 'lane', 'attempts')\n"
 "  local st = r[1]\n"
 "  if not st then\n"
 "    local why = 'message record missing (expired or never written)'\n"
@@ -186,7 +186,9 @@ static const char lua_begin[] = LUA_PRELUDE
 "    return {2, why}\n"
 "  end\n"
 "  if r[2] ~= entry then drop(lane, entry); return {1, 'stale entry'} end\n"
-"  if st == 'sending' then return {1, 'being sent by ' .. (r[12] or '?')} end\n"
+"  if st == 'sending' then\n"
+"    return {1, 'being sent by ' .. (redis.call('HGET', rec, 'owner') or '?')}\n"
+"  end\n"
 "  if terminal[st] then drop(lane, entry); return {1, 'already ' .. st} end\n"
 "  if st ~= 'queued' or not r[5] or r[5] == '' or not r[6] then\n"
 "    local why = 'record lacks to or text'\n"
@@ -196,11 +198,11 @@ static const char lua_begin[] = LUA_PRELUDE
 "    tl(rec, now, 'dead', why)\n"
 "    return {2, why}\n"
 "  end\n"
-"  local n = (tonumber(r[13]) or 0) + 1\n"
+"  local n = (tonumber(r[12]) or 0) + 1\n"
 "  -- no timeline line: `updated`, `attempts` and `owner` say it (LUA_ATTEMPT_LINE)\n"
 "  redis.call('HSET', rec, 'status', 'sending', 'owner', consumer, 'lease_until', lease,\n"
 "    'attempts', tostring(n), 'updated', now)\n"
-"  r[1], r[2], r[13] = 0, 0, n\n"
+"  r[1], r[2], r[12] = 0, 0, n\n"
 "  return r\n"
 "end\n"
 "local out, bulk, tos = {}, {}, {}\n"
