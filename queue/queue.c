@@ -909,6 +909,17 @@ static void enq_result(queue *q, const redisReply *r, queue_enq_result *res)
         res->status = code_of(q, r, "enqueue");
         return;
     }
+    /* a new message: its id alone (a string, no table to make) */
+    if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+        if (r->len == 0 || r->len >= QUEUE_ID_MAX) {
+            res->status = proto_error(q, "enqueue");
+            return;
+        }
+        res->status = QUEUE_OK;
+        res->duplicate = 0;
+        snprintf(res->id, QUEUE_ID_MAX, "%s", r->str);
+        return;
+    }
     if (is_arr(r, 2) && rint_(r->element[0]) == 2) {
         seterr(q, "enqueue: %s", rstr(r->element[1]) ? r->element[1]->str : "refused");
         res->status = QUEUE_ERR_PROTO;

@@ -82,8 +82,8 @@ LUA_ATTEMPT_LINE \
  * The messages are taken in order (a key repeated in the batch is a
  * duplicate of its first use); the bodies index is written once and the
  * day's counters once per field.
- * Returns per message {0, id}, {1, first id} (a duplicate) or {2, why}
- * (refused). */
+ * Returns per message the id (a new message: a plain string, no table to
+ * make and probe), {1, first id} (a duplicate) or {2, why} (refused). */
 static const char lua_enqueue[] = LUA_PRELUDE
 "local days, bodies, newest, newest_s = {}, {}, 0, nil\n"
 "-- a message's 16 values come as arguments (unpacked onto the stack, not\n"
@@ -138,7 +138,7 @@ static const char lua_enqueue[] = LUA_PRELUDE
 "    redis.call('PEXPIRE', case, ARGV[1])\n"
 "  end\n"
 "  add(days, day, fam .. ':queued')\n"
-"  return {0, id}\n"
+"  return id\n"
 "end\n"
 "local out = {}\n"
 "for i = 1, tonumber(ARGV[4]) do\n"
