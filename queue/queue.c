@@ -1515,6 +1515,14 @@ static int fin_code(queue *q, const redisReply *r)
     return code_of(q, r, "finish");
 }
 
+/* The detail of an attempt's timeline line, as LUA_ATTEMPT_LINE writes it
+ * (scripts.h): FINISH's line given by the worker, and queue_get()'s line of
+ * an attempt in progress. */
+static void attempt_detail(char *buf, size_t len, long long n, const char *owner)
+{
+    snprintf(buf, len, "attempt %lld by %s", n, owner ? owner : "?");
+}
+
 /* When the day's hash of a note written at now_ms expires: keep_ms after
  * that UTC day ends, so every note is kept at least keep_ms. */
 static long long note_expire_at(const queue_outcome *o, long long now_ms)
@@ -1576,10 +1584,13 @@ static void finish_cmd(queue *q, cmd *c, const queue_fin *f, const size_t *idx, 
         cmd_str(c, has_note(o) ? o->note_to : "");
         /* the attempt's timeline line (LUA_ATTEMPT_LINE's format), or ''
          * for FINISH to make it from the record */
-        if (o->owner && o->owner[0] && o->attempt > 0 && o->began_ms > 0)
-            cmd_fmt(c, "%lld\tsending\tattempt %d by %s", o->began_ms, o->attempt, o->owner);
-        else
+        if (o->owner && o->owner[0] && o->attempt > 0 && o->began_ms > 0) {
+            char detail[160];
+            attempt_detail(detail, sizeof detail, o->attempt, o->owner);
+            cmd_fmt(c, "%lld\tsending\t%s", o->began_ms, detail);
+        } else {
             cmd_str(c, "");
+        }
     }
 }
 
@@ -2043,15 +2054,15 @@ static json_t *timeline_json(const char *tl)
  * from before) or with the `scheduled` line a scheduled message stores. */
 static void timeline_first_line(json_t *rec, json_t *tl)
 {
+    json_t *created = json_object_get(rec, "created");
+    if (!tl || !json_is_integer(created))
+        return;
     json_t *first = json_array_get(tl, 0);
     const char *fs = json_string_value(json_object_get(first, "status"));
     const char *fd = json_string_value(json_object_get(first, "detail"));
     if (fs && (!strcmp(fs, "scheduled") || (!strcmp(fs, "queued") && fd && !strncmp(fd, "lane ", 5))))
         return;
-    json_t *created = json_object_get(rec, "created");
     const char *lane = json_string_value(json_object_get(rec, "lane"));
-    if (!tl || !json_is_integer(created))
-        return;
     char detail[48];
     snprintf(detail, sizeof detail, "lane %s", lane && lane[0] ? lane : "urgent");
     json_array_insert_new(tl, 0, json_pack("{s:I, s:s, s:s}", "at", json_integer_value(created),
@@ -2114,8 +2125,8 @@ int queue_get(queue *q, const char *id, json_t **out)
         const char *owner = json_string_value(json_object_get(o, "owner"));
         json_int_t began = json_integer_value(json_object_get(o, "updated"));
         char detail[160];
-        snprintf(detail, sizeof detail, "attempt %lld by %s",
-                 (long long)json_integer_value(json_object_get(o, "attempts")), owner ? owner : "?");
+        attempt_detail(detail, sizeof detail,
+                       (long long)json_integer_value(json_object_get(o, "attempts")), owner);
         /* unless stored at once, by a gateway from before */
         json_t *last = json_array_get(tl, json_array_size(tl) - 1);
         const char *ls = json_string_value(json_object_get(last, "status"));
