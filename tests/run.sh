@@ -21,7 +21,8 @@ export HERALD=$ROOT/$BUILD/herald
 # the plain (not sanitized) build, for the test under valgrind
 export HERALD_PLAIN=${HERALD_PLAIN:-$ROOT/build/herald}
 export EMULATORS=$ROOT/$BUILD/emulators
-export TOOLS=$ROOT/$BUILD/tools
+# the test tools, built plain by `make test` (they are not under test)
+export TOOLS=${TOOLS:-$ROOT/build/tools}
 export PATH=$TOOLS:$PATH
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=24

@@ -1,7 +1,8 @@
 # kill_test.sh -- three gateways share one Redis and a batch; gateways are
 # killed with SIGKILL at random moments (24 kills), each restarted under its
 # own instance name; the last one killed stays dead, and the other two take
-# over its messages after the visibility timeout. At the end the accounting
+# over its messages after the visibility timeout (a message it was sending,
+# once its lease has run out: the route's 2 s send timeout + 30 s). At the end the accounting
 # balances: enqueued = sent + dead + uncertain, each message once (an urgent
 # one resent after a crash says so in its timeline).
 set -u
@@ -13,7 +14,7 @@ trap 'gw_stop_all; redis_stop' EXIT
 for g in a b c; do
     conf_base "$TEST_TMP/$g.conf" "gw-$g" "batch = 8;"
     cat >> "$TEST_TMP/$g.conf" <<CONF
-routes = ( { name = "sink-$g"; driver = "sink"; sink = { file = "$TEST_TMP/sink.jsonl"; latency_ms = 25; }; } );
+routes = ( { name = "sink-$g"; driver = "sink"; send_timeout_ms = 2000; sink = { file = "$TEST_TMP/sink.jsonl"; latency_ms = 25; }; } );
 CONF
 done
 make_batch "$N" "$TEST_TMP/batch.jsonl"
